@@ -97,7 +97,7 @@ size_t ig_token_to_piece(const ig_vocab *v, int32_t id, bool render_special, cha
 
 /*
  * Detokenize a whole sequence into a malloc'd NUL-terminated string (*out, and
- * *out_len bytes). `remove_space_prefix` drops the leading space SPM adds.
+ * *out_len bytes). SPM drops the space prefix it added at the start.
  */
 ig_status ig_detokenize(const ig_vocab *v, const int32_t *ids, size_t n, bool render_special,
                         char **out, size_t *out_len);
