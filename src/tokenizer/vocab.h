@@ -128,5 +128,13 @@ ig_status ig__bpe_init(ig_vocab *v, const ig_gguf *g, ig_error *err);
 void ig__bpe_free(ig_bpe_data *b);
 /* bpe.c: tokenize one fragment of raw text that holds no special tokens. */
 ig_status ig__bpe_encode(const ig_vocab *v, const char *text, size_t len, ig_tokens *out);
+/*
+ * bpe.c: byte-level BPE token text (GPT-2's printable byte alphabet) -> raw
+ * bytes; characters outside the byte alphabet are kept as they are. Writes up
+ * to `cap` bytes into out and returns the full length.
+ */
+size_t ig__bpe_unmap(const char *text, size_t len, char *out, size_t cap);
+/* bpe.c: raw bytes -> byte-level BPE alphabet (the inverse of ig__bpe_unmap). Same contract. */
+size_t ig__bpe_map(const char *bytes, size_t len, char *out, size_t cap);
 
 #endif
