@@ -58,6 +58,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const ig_gguf_kv *kv = ig_gguf_kv_at(g, i);
         touch(kv->key.ptr, kv->key.len);
         walk_value(&kv->value);
+        char key[80];
+        if (kv->key.len < sizeof key && !memchr(kv->key.ptr, 0, kv->key.len)) {
+            memcpy(key, kv->key.ptr, kv->key.len);
+            key[kv->key.len] = '\0';
+            if (ig_gguf_find(g, key) != &kv->value) __builtin_trap();
+        }
     }
     /* Lookup by name must find what iteration sees (for names a C string can spell). */
     for (int64_t i = 0; i < ig_gguf_n_tensors(g); i++) {

@@ -236,7 +236,7 @@ Test(gguf, missing_file) {
 
 Test(gguf, round_trip_every_type) {
     wbuf w = {0};
-    w_header(&w, 3, 3, 18);
+    w_header(&w, 3, 3, 19);
     w_key(&w, "u8", IG_GGUF_UINT8), w_u8(&w, 200);
     w_key(&w, "i8", IG_GGUF_INT8), w_u8(&w, (uint8_t)-5);
     w_key(&w, "u16", IG_GGUF_UINT16), w_u16(&w, 60000);
@@ -263,6 +263,7 @@ Test(gguf, round_trip_every_type) {
     w_key(&w, "arr.f32", IG_GGUF_ARRAY), w_u32(&w, IG_GGUF_FLOAT32), w_u64(&w, 2);
     w_f32(&w, 0.25f), w_f32(&w, -8.0f);
     w_key(&w, "general.alignment", IG_GGUF_UINT32), w_u32(&w, 64);
+    w_key(&w, "f64.big", IG_GGUF_FLOAT64), w_f64(&w, 1e300);
     int64_t ne_a[2] = {4, 2}, ne_b[1] = {8}, ne_c[3] = {32, 1, 3};
     w_tensor(&w, "a", 2, ne_a, IG_TYPE_F32, 0);
     w_tensor(&w, "b", 1, ne_b, IG_TYPE_F16, 64);
@@ -275,10 +276,10 @@ Test(gguf, round_trip_every_type) {
     cr_assert_eq(ig_gguf_version(g), 3);
     cr_assert_eq(ig_gguf_alignment(g), 64);
     cr_assert_eq(ig_gguf_file_size(g), w.n);
-    cr_assert_eq(ig_gguf_n_kv(g), 18);
+    cr_assert_eq(ig_gguf_n_kv(g), 19);
     cr_assert(ig_str_eq(ig_gguf_kv_at(g, 0)->key, "u8"));
     cr_assert(ig_str_eq(ig_gguf_kv_at(g, 17)->key, "general.alignment"));
-    cr_assert_null(ig_gguf_kv_at(g, 18));
+    cr_assert_null(ig_gguf_kv_at(g, 19));
 
     uint32_t u32;
     int64_t i64;
@@ -313,6 +314,7 @@ Test(gguf, round_trip_every_type) {
     cr_assert_eq(ig_gguf_get_f32(g, "f64", &f), IG_OK);
     cr_assert_eq(f, -3.25f);
     cr_assert_eq(ig_gguf_find(g, "f64")->type, IG_GGUF_FLOAT64);
+    cr_assert_eq(ig_gguf_get_f32(g, "f64.big", &f), IG_ETYPE);
 
     const ig_gguf_value *a;
     cr_assert_eq(ig_gguf_get_arr(g, "arr.i16", &a), IG_OK);
