@@ -91,18 +91,17 @@ size_t ig__bpe_unmap(const char *text, size_t len, char *out, size_t cap) {
     size_t o = 0;
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        i += ig__utf8_decode((const unsigned char *)text + i, len - i, &cp);
-        int b = cp_to_byte(cp);
+        size_t n = ig__utf8_decode((const unsigned char *)text + i, len - i, &cp);
+        int b = n == 1 && cp == 0xFFFD ? -1 : cp_to_byte(cp);
         if (b >= 0) {
             if (o < cap) out[o] = (char)b;
             o++;
         } else {
-            /* not from the byte map (an added token's own text): keep the character */
-            char enc[4];
-            size_t n = ig__utf8_encode(cp, enc);
+            /* outside the alphabet (an added token's own text, or a stray byte): copy it */
             for (size_t k = 0; k < n; k++, o++)
-                if (o < cap) out[o] = enc[k];
+                if (o < cap) out[o] = text[i + k];
         }
+        i += n;
     }
     return o;
 }
@@ -152,7 +151,8 @@ ig_status ig__bpe_init(ig_vocab *v, const ig_gguf *g, ig_error *err) {
 
     st = ig__pretok_new(v->pre, &b->pretok, err);
     if (st != IG_OK) goto fail;
-    b->ignore_merges = ig__pretok_ignores_merges(b->pretok);
+    unsigned flags = ig__pretok_flags(b->pretok);
+    b->ignore_merges = flags & IG_PRETOK_IGNORE_MERGES;
 
     st = ig_gguf_get_arr(g, "tokenizer.ggml.merges", &arr);
     if (st == IG_ENOTFOUND) {
@@ -199,6 +199,9 @@ ig_status ig__bpe_init(ig_vocab *v, const ig_gguf *g, ig_error *err) {
         used += (uint32_t)(ll + rl);
         b->n_merges++;
     }
+    /* defaults llama.cpp ties to the pre-tokenizer; the GGUF's own keys are read after us */
+    if (flags & IG_PRETOK_ADD_BOS) v->add_bos = true;
+    if (flags & IG_PRETOK_NO_BOS) v->bos_id = -1;
     v->bpe = b;
     return IG_OK;
 

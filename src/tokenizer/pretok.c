@@ -160,47 +160,48 @@ static const char *const re_exaone_moe[] = {
 typedef struct pre_def {
     const char *names[20];      /* tokenizer.ggml.pre values, NULL-terminated */
     const char *const *regexes; /* applied in order, NULL-terminated */
-    bool ignore_merges;         /* a piece that is a token skips the merges */
+    unsigned flags;             /* a piece that is a token skips the merges */
 } pre_def;
 
 static const pre_def pre_defs[] = {
-    {{"default"}, re_default, false},
+    {{"default"}, re_default, 0},
     {{"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
       "jina-v5-nano"},
      re_llama3,
-     true},
-    {{"dbrx", "smaug-bpe", "glm4", "chatglm-bpe"}, re_llama3, false},
-    {{"jais-2"}, re_jais2, false},
-    {{"deepseek-llm"}, re_deepseek_llm, false},
-    {{"deepseek-v3", "hunyuan-dense", "joyai-llm"}, re_deepseek_v3, false},
-    {{"deepseek-coder"}, re_deepseek_coder, false},
-    {{"falcon"}, re_falcon, false},
+     IG_PRETOK_IGNORE_MERGES | IG_PRETOK_ADD_BOS},
+    {{"dbrx", "smaug-bpe"}, re_llama3, 0},
+    {{"glm4", "chatglm-bpe"}, re_llama3, IG_PRETOK_NO_BOS},
+    {{"jais-2"}, re_jais2, 0},
+    {{"deepseek-llm"}, re_deepseek_llm, 0},
+    {{"deepseek-v3", "hunyuan-dense", "joyai-llm"}, re_deepseek_v3, 0},
+    {{"deepseek-coder"}, re_deepseek_coder, 0},
+    {{"falcon"}, re_falcon, 0},
     {{"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b", "mellum2"},
      re_starcoder,
-     false},
+     0},
     {{"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0",
       "mellum", "modern-bert", "jina-v1-en", "jina-v2-code", "roberta-bpe", "exaone4", "mpt",
       "olmo", "jais", "trillion", "granite-docling"},
      re_gpt2,
-     false},
+     0},
     {{"qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2", "hunyuan",
       "solar-open", "grok-2"},
      re_qwen2,
-     false},
-    {{"qwen35"}, re_qwen35, false},
-    {{"poro-chat", "bloom", "gpt3-finnish"}, re_poro, false},
-    {{"viking"}, re_viking, false},
-    {{"tekken"}, re_tekken, true},
-    {{"chameleon"}, re_chameleon, false},
-    {{"gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"}, re_gpt4o, false},
-    {{"inkling"}, re_inkling, false},
-    {{"granite-embed-multi-97m"}, re_inkling, true},
-    {{"superbpe"}, re_superbpe, false},
-    {{"bailingmoe", "bailingmoe2", "llada-moe"}, re_bailingmoe, false},
-    {{"seed-coder"}, re_seed_coder, false},
-    {{"minicpm5"}, re_minicpm5, true},
-    {{"laguna"}, re_laguna, false},
-    {{"exaone-moe"}, re_exaone_moe, false},
+     0},
+    {{"qwen35"}, re_qwen35, 0},
+    {{"poro-chat", "bloom", "gpt3-finnish"}, re_poro, 0},
+    {{"viking"}, re_viking, 0},
+    {{"tekken"}, re_tekken, IG_PRETOK_IGNORE_MERGES | IG_PRETOK_ADD_BOS},
+    {{"chameleon"}, re_chameleon, IG_PRETOK_ADD_BOS},
+    {{"gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"}, re_gpt4o, 0},
+    {{"inkling"}, re_inkling, 0},
+    {{"granite-embed-multi-97m"}, re_inkling, IG_PRETOK_IGNORE_MERGES},
+    {{"superbpe"}, re_superbpe, 0},
+    {{"bailingmoe", "bailingmoe2", "llada-moe"}, re_bailingmoe, 0},
+    {{"seed-coder"}, re_seed_coder, 0},
+    {{"minicpm5"}, re_minicpm5, IG_PRETOK_IGNORE_MERGES},
+    {{"laguna"}, re_laguna, 0},
+    {{"exaone-moe"}, re_exaone_moe, 0},
 };
 
 /* ---- Unicode classes ---- */
@@ -468,8 +469,8 @@ fail:
     return st;
 }
 
-bool ig__pretok_ignores_merges(const ig_pretok *p) {
-    return p->def->ignore_merges;
+unsigned ig__pretok_flags(const ig_pretok *p) {
+    return p->def->flags;
 }
 
 /* ---- splitting ---- */

@@ -43,10 +43,18 @@ ig_status ig__pretok_new(const char *name, ig_pretok **out, ig_error *err);
 void ig__pretok_free(ig_pretok *p);
 
 /*
- * Whether this pre-tokenizer's vocabularies skip the merges for a piece that
- * is itself a token (llama.cpp's ignore_merges, set for llama3 and a few more).
+ * What else llama.cpp ties to a pre-tokenizer name (flags, or-ed):
+ * IG_PRETOK_IGNORE_MERGES: a piece that is itself a token skips the merges
+ * (llama3, tekken, ...); IG_PRETOK_ADD_BOS: the vocabulary adds BOS unless
+ * its GGUF says otherwise; IG_PRETOK_NO_BOS: it has no BOS token unless its
+ * GGUF names one.
  */
-bool ig__pretok_ignores_merges(const ig_pretok *p);
+enum {
+    IG_PRETOK_IGNORE_MERGES = 1u << 0,
+    IG_PRETOK_ADD_BOS = 1u << 1,
+    IG_PRETOK_NO_BOS = 1u << 2,
+};
+unsigned ig__pretok_flags(const ig_pretok *p);
 
 /* The pieces of one text. Zero-initialise; free with ig__pretok_pieces_free. */
 typedef struct ig_pretok_pieces {
