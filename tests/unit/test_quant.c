@@ -667,3 +667,41 @@ Test(quant, q8_never_minus_128) {
         for (int i = 0; i < 32; i++) cr_expect_neq((int8_t)q80[34 * b + 2 + i], -128);
     for (int i = 0; i < 256; i++) cr_expect_neq((int8_t)q8k[4 + i], -128);
 }
+
+/*
+ * Non-finite and extreme inputs: quantizing must not crash or hit undefined
+ * behaviour (run under UBSan), and a bad block must not disturb its
+ * neighbours.
+ */
+Test(quant, bad_values_stay_in_their_block) {
+    const int64_t n = 512; /* two K-quant super-blocks, 16 legacy blocks */
+    float x[512], y[512];
+    for (size_t k = 0; k < N_TYPES; k++) {
+        const ig_type_traits *tr = ig_type_get(TYPES[k].type);
+        int64_t bs = tr->blck_size == 1 ? 256 : tr->blck_size; /* first "block" to spoil */
+        for (int variant = 0; variant < 4; variant++) {
+            fill(x, n, DIST_GAUSS, 31 + (uint64_t)variant);
+            for (int64_t i = 0; i < bs; i += 3) {
+                switch (variant) {
+                case 0:
+                    x[i] = NAN;
+                    break;
+                case 1:
+                    x[i] = (i % 2) ? INFINITY : -INFINITY;
+                    break;
+                case 2:
+                    x[i] = 3e38f;
+                    break;
+                default:
+                    x[i] = 1e-42f;
+                    break; /* subnormal */
+                }
+            }
+            round_trip(TYPES[k].type, x, y, n);
+            double e = rel_rms(x + bs, y + bs, n - bs);
+            double bound = TYPES[k].bound;
+            cr_expect(e <= bound, "%s variant %d: clean block rel rms %.5f > %.5f", tr->name,
+                      variant, e, bound);
+        }
+    }
+}

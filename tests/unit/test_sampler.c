@@ -759,3 +759,70 @@ Test(logprobs, top_n_matches_brute_force) {
     cr_assert_eq(n_out, 3);
     cr_assert_eq(small[0].id, 2);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Order and edge cases                                                      */
+
+Test(sampler, filters_see_logits_before_temperature) {
+    /* llama.cpp's order: top-p and min-p judge the untempered distribution.
+     * At T = 0.5 the tempered ratio 0.2/0.5 becomes 0.16 < 0.35, so applying
+     * temperature first would drop id 5; it must stay. */
+    float l[8];
+    hand_logits(l);
+    ig_sampler_params p = ig_sampler_params_default();
+    p.temperature = 0.5f;
+    p.min_p = 0.35f;
+    p.seed = 4;
+    check_only_allowed(p, l, 8, (const bool[8]){0, 0, 1, 0, 0, 1, 0, 0});
+    p.min_p = 0.0f;
+    p.top_p = 0.75f; /* tempered, the top two alone would already hold 0.86 */
+    check_only_allowed(p, l, 8, (const bool[8]){0, 0, 1, 0, 0, 1, 1, 0});
+}
+
+Test(sampler, positive_infinite_bias_forces_token) {
+    enum { V = 6 };
+    const float l[V] = {5, 4, 3, 2, 1, 0};
+    const ig_logit_bias force[] = {{4, INFINITY}};
+    ig_sampler_params p = ig_sampler_params_default();
+    p.logit_bias = force;
+    p.n_logit_bias = 1;
+    p.top_p = 0.9f;
+    p.min_p = 0.1f;
+    for (int greedy = 0; greedy < 2; greedy++) {
+        p.temperature = greedy ? 0.0f : 0.8f;
+        p.seed = 6;
+        ig_sampler *s = make(&p, V);
+        for (int i = 0; i < 50; i++) cr_assert_eq(draw(s, l), 4);
+        ig_sampler_free(s);
+    }
+    const ig_logit_bias two[] = {{1, INFINITY}, {5, INFINITY}};
+    p.logit_bias = two;
+    p.n_logit_bias = 2;
+    p.temperature = 1.0f;
+    p.top_p = 1.0f;
+    p.min_p = 0.0f;
+    check_only_allowed(p, l, V, (const bool[V]){0, 1, 0, 0, 0, 1});
+}
+
+Test(sampler, bias_after_reordering_stage) {
+    /* top-k first leaves candidates out of vocabulary order; the bias must
+     * still find its tokens by id. */
+    enum { V = 6 };
+    const float l[V] = {0.0f, 1.0f, 2.0f, 3.0f, 4.0f, 5.0f};
+    const ig_logit_bias bias[] = {{3, 10.0f}, {0, 100.0f}};
+    ig_sampler *s = NULL;
+    cr_assert_eq(ig_sampler_new_empty(V, 1, &s, NULL), IG_OK);
+    cr_assert_eq(ig_sampler_add_top_k(s, 3, NULL), IG_OK); /* keeps 5, 4, 3 */
+    cr_assert_eq(ig_sampler_add_logit_bias(s, bias, 2, NULL), IG_OK);
+    cr_assert_eq(ig_sampler_add_greedy(s, NULL), IG_OK);
+    cr_assert_eq(draw(s, l), 3); /* 3 + 10 beats 5; token 0 was already gone */
+    float got[V];
+    penalised_logits(s, l, got, V);
+    cr_assert_float_eq(got[3], 13.0f, 1e-6);
+    cr_assert_float_eq(got[5], 5.0f, 1e-6);
+    cr_assert(isnan(got[0]));
+    ig_error err = {0};
+    cr_assert_eq(ig_sampler_add_logit_bias(s, (const ig_logit_bias[]){{6, 1}}, 1, &err), IG_EINVAL);
+    cr_assert(strstr(err.message, "logit_bias"));
+    ig_sampler_free(s);
+}
