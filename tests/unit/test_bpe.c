@@ -226,6 +226,130 @@ Test(pretok, every_known_name_compiles_and_partitions) {
     }
 }
 
+/*
+ * Rewritten regexes against llama.cpp's original spelling: the o200k-style
+ * letter classes and superbpe's digit grouping are run in a faster form (see
+ * pretok.c); on random text both must cut identically.
+ */
+#define ORIG_CONTR "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
+#define ORIG_O200K(LM)                                                                             \
+    "[^\\r\\n\\p{L}\\p{N}]?((?=[" LM "])([^a-z]))*((?=[" LM "])([^A-Z]))+" ORIG_CONTR              \
+    "?|[^\\r\\n\\p{L}\\p{N}]?((?=[" LM "])([^a-z]))+((?=[" LM "])([^A-Z]))*" ORIG_CONTR            \
+    "?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
+static void random_text(char *buf, size_t cap, size_t *len) {
+    static const char *const atoms[] = {"a",
+                                        "b",
+                                        "Z",
+                                        "Q",
+                                        "s",
+                                        "S",
+                                        "t",
+                                        "T",
+                                        "l",
+                                        "L",
+                                        "e",
+                                        "E",
+                                        "r",
+                                        "R",
+                                        "v",
+                                        "V",
+                                        "m",
+                                        "d",
+                                        "'",
+                                        "0",
+                                        "7",
+                                        "1",
+                                        " ",
+                                        " ",
+                                        "  ",
+                                        "\n",
+                                        "\r\n",
+                                        "\t",
+                                        "/",
+                                        ".",
+                                        ",",
+                                        "!",
+                                        "~",
+                                        "$",
+                                        "-",
+                                        "\xC3\xA9" /* é */,
+                                        "\xC3\x89" /* É */,
+                                        "\xE4\xB8\x96" /* 世 */,
+                                        "\xCC\x81" /* U+0301 */,
+                                        "\xD9\xA3" /* Arabic-Indic 3 */,
+                                        "\xC2\xA0" /* NBSP */,
+                                        "\xF0\x9F\x98\x80" /* emoji */};
+    size_t n_atoms = sizeof atoms / sizeof atoms[0], o = 0;
+    size_t want = (size_t)(rand() % 40);
+    for (size_t i = 0; i < want; i++) {
+        const char *a = atoms[rand() % (int)n_atoms];
+        size_t l = strlen(a);
+        if (o + l >= cap) break;
+        memcpy(buf + o, a, l);
+        o += l;
+    }
+    *len = o;
+}
+
+static void check_same_cuts(const char *name_a, const char *const *ra, const char *name_b,
+                            const char *const *rb) {
+    ig_pretok *a = NULL, *b = NULL;
+    ig_error err = {0};
+    if (name_a)
+        cr_assert_eq(ig__pretok_new(name_a, &a, &err), IG_OK, "%s", err.message);
+    else
+        cr_assert_eq(ig__pretok_new_regexes("a", ra, 0, &a, &err), IG_OK, "%s", err.message);
+    if (name_b)
+        cr_assert_eq(ig__pretok_new(name_b, &b, &err), IG_OK, "%s", err.message);
+    else
+        cr_assert_eq(ig__pretok_new_regexes("b", rb, 0, &b, &err), IG_OK, "%s", err.message);
+    ig_pretok_pieces pa = {0}, pb = {0};
+    srand(777);
+    for (int iter = 0; iter < 2000; iter++) {
+        char text[256];
+        size_t len;
+        random_text(text, sizeof text, &len);
+        cr_assert_eq(ig__pretok_split(a, text, len, &pa), IG_OK);
+        cr_assert_eq(ig__pretok_split(b, text, len, &pb), IG_OK);
+        bool same = pa.n == pb.n && memcmp(pa.ends, pb.ends, pa.n * sizeof *pa.ends) == 0;
+        cr_assert(same, "%s: cuts differ on \"%.*s\" (%zu vs %zu pieces)", name_a ? name_a : name_b,
+                  (int)len, text, pa.n, pb.n);
+    }
+    ig__pretok_pieces_free(&pa);
+    ig__pretok_pieces_free(&pb);
+    ig__pretok_free(a);
+    ig__pretok_free(b);
+}
+
+Test(pretok, rewritten_o200k_classes_cut_like_the_original) {
+    static const char *const gpt4o[] = {ORIG_O200K("\\p{L}"), NULL};
+    static const char *const inkling[] = {ORIG_O200K("\\p{L}\\p{M}"), NULL};
+    static const char *const tekken[] = {
+        "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+|"
+        "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*|"
+        "\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+        NULL};
+    check_same_cuts("gpt-4o", NULL, NULL, gpt4o);
+    check_same_cuts("inkling", NULL, NULL, inkling);
+    check_same_cuts("tekken", NULL, NULL, tekken);
+}
+
+Test(pretok, digit_threes_cut_like_the_lookahead_regex) {
+    /* a different spelling of superbpe's regex, so that it runs through PCRE2 */
+    static const char *const superbpe[] = {"\\p{N}+", "(?=(?:\\d{3})+(?!\\d))", NULL};
+    check_same_cuts("superbpe", NULL, NULL, superbpe);
+}
+
+Test(pretok, regex_error_is_reported) {
+    static const char *const bad[] = {"[a-", NULL};
+    ig_pretok *p = NULL;
+    ig_error err = {0};
+    cr_assert_eq(ig__pretok_new_regexes("bad", bad, 0, &p, &err), IG_EINTERNAL);
+    cr_assert_null(p);
+    cr_assert(strstr(err.message, "regex 0") != NULL, "%s", err.message);
+}
+
 /* ---- the byte-level BPE vocabularies in the test data ---- */
 
 static const char *const bpe_vocabs[] = {"gpt-2",  "falcon",         "mpt",         "starcoder",
