@@ -63,7 +63,8 @@ typedef struct ig_gguf_value {
         struct {
             ig_gguf_type elem_type;
             uint64_t n;                  /* element count */
-            const uint8_t *raw;          /* numeric/bool elements, little-endian, packed */
+            const uint8_t *raw;          /* first element in the file; numeric/bool elements
+                                            are packed little-endian there */
             struct ig_gguf_value *items; /* STRING/ARRAY elements (n of them), else NULL */
         } arr;
     } v;
@@ -88,25 +89,41 @@ typedef struct ig_gguf_tensor {
 
 typedef struct ig_gguf ig_gguf;
 
-/* Map and parse a file. On success *out owns the mapping; free with ig_gguf_free. */
+/*
+ * Map and parse a file. On success *out owns the mapping; free with
+ * ig_gguf_free. Errors (nothing is returned, nothing stays mapped):
+ *   IG_ENOTFOUND     the file does not exist
+ *   IG_EIO           it cannot be opened, is not a regular file, or cannot be mapped
+ *   IG_EFORMAT       bad magic, truncation, a count/length/shape/offset that does
+ *                    not fit the file, an unknown metadata value type, arrays
+ *                    nested deeper than 16, general.alignment not a uint32 power
+ *                    of two, a misaligned tensor offset, duplicate keys or names
+ *   IG_EUNSUPPORTED  a version other than 2 or 3, a big-endian file, or a
+ *                    tensor type id Ignis has no row for (tensor/types.h)
+ *   IG_ENOMEM        allocation failed (allocations are bounded by a small
+ *                    multiple of the file size, whatever its counts claim)
+ * The message names the byte offset and the key or tensor involved.
+ */
 ig_status ig_gguf_open(const char *path, ig_gguf **out, ig_error *err);
 
 /*
  * Parse a GGUF image already in memory (for fuzzing and tests). Borrows
- * `data`, which must outlive the returned handle.
+ * `data`, which must outlive the returned handle. Errors as ig_gguf_open,
+ * plus IG_EINVAL for a NULL `out` or a NULL `data` with len > 0.
  */
 ig_status ig_gguf_open_memory(const void *data, size_t len, ig_gguf **out, ig_error *err);
 
+/* Release the handle and its mapping (NULL is fine). Borrowed pointers die with it. */
 void ig_gguf_free(ig_gguf *g);
 
 uint32_t ig_gguf_version(const ig_gguf *g);
 uint32_t ig_gguf_alignment(const ig_gguf *g);
 size_t ig_gguf_file_size(const ig_gguf *g);
 
-/* Metadata. */
+/* Metadata, in file order. ig_gguf_kv_at returns NULL when i is out of range. */
 int64_t ig_gguf_n_kv(const ig_gguf *g);
 const ig_gguf_kv *ig_gguf_kv_at(const ig_gguf *g, int64_t i);
-/* The value under `key` (NUL-terminated), or NULL if absent. */
+/* The value under `key` (NUL-terminated), or NULL if absent. O(log n_kv). */
 const ig_gguf_value *ig_gguf_find(const ig_gguf *g, const char *key);
 
 /*
@@ -122,11 +139,15 @@ ig_status ig_gguf_get_str(const ig_gguf *g, const char *key, ig_str *out);
 /* An array value under `key` (IG_ETYPE if not an array). */
 ig_status ig_gguf_get_arr(const ig_gguf *g, const char *key, const ig_gguf_value **out);
 
-/* Element i of a numeric/bool array (the value must be an array of that kind; i < n). */
+/*
+ * Element i of a numeric/bool array. The value must be an array of that kind
+ * and i < n: check arr->v.arr.elem_type first; a violation is a caller bug
+ * and trips IG_ASSERT.
+ */
 int64_t ig_gguf_arr_i64(const ig_gguf_value *arr, uint64_t i); /* any integer or bool type */
 double ig_gguf_arr_f64(const ig_gguf_value *arr, uint64_t i);  /* FLOAT32/64 or integer */
 
-/* Tensors. */
+/* Tensors, in file order (NULL when i is out of range); find is O(log n_tensors). */
 int64_t ig_gguf_n_tensors(const ig_gguf *g);
 const ig_gguf_tensor *ig_gguf_tensor_at(const ig_gguf *g, int64_t i);
 const ig_gguf_tensor *ig_gguf_find_tensor(const ig_gguf *g, const char *name);
