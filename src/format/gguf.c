@@ -23,7 +23,9 @@
  * needs at least min_size(K) bytes in the file, so N elements need
  * N * min_size(K) <= remaining (tested as N <= remaining / min_size(K), which
  * cannot overflow). Hence the memory this reader allocates is bounded by a
- * small constant times the file size, whatever the counts claim. Array
+ * small constant times the file size, whatever the counts claim: at worst
+ * about 5 bytes per file byte (a 40-byte ig_gguf_value for each 8-byte empty
+ * string in an array; 56 bytes per 13-byte key; 96 per 24-byte tensor). Array
  * nesting is limited to IG_GGUF_MAX_DEPTH so recursion depth is bounded too.
  *
  * Keys and tensor names are looked up by binary search over arrays of
@@ -37,6 +39,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -582,6 +586,12 @@ static ig_status check_tensor(ig_gguf *g, int64_t i, ig_error *err) {
     uint64_t data_len = g->data_start <= g->size ? g->size - g->data_start : 0;
     if (too_big || g->data_start > g->size || t->offset > data_len ||
         nbytes > data_len - t->offset) {
+        if (t->offset > data_len)
+            return ig_errorf(err, IG_EFORMAT,
+                             "gguf: tensor '%s': offset %llu past end of file (data section at "
+                             "byte %llu, size %zu)",
+                             nm, (unsigned long long)t->offset, (unsigned long long)g->data_start,
+                             g->size);
         if (too_big)
             return ig_errorf(err, IG_EFORMAT,
                              "gguf: tensor '%s': shape [%lld, %lld, %lld, %lld] of type %s is "
@@ -799,7 +809,9 @@ ig_status ig_gguf_get_f32(const ig_gguf *g, const char *key, float *out) {
     const ig_gguf_value *v;
     if (lookup(g, key, &v) != IG_OK) return IG_ENOTFOUND;
     if (v->type != IG_GGUF_FLOAT32 && v->type != IG_GGUF_FLOAT64) return IG_ETYPE;
-    *out = (float)v->v.f64;
+    double d = v->v.f64;
+    if (isfinite(d) && (d > FLT_MAX || d < -FLT_MAX)) return IG_ETYPE; /* does not fit */
+    *out = (float)d;
     return IG_OK;
 }
 

@@ -536,11 +536,11 @@ void ig_to_float_q2_K(const void *src, float *dst, int64_t n) {
     const block_q2_K *b = src;
     for (int64_t k = 0; k < n / QK_K; k++, b++, dst += QK_K) {
         float d = ig_fp16_to_fp32(b->d), dmin = ig_fp16_to_fp32(b->dmin);
-        for (int i = 0; i < QK_K; i++) {
-            int h = i / 128, j = (i / 32) % 4, l = i % 32;
-            int q = (b->qs[32 * h + l] >> (2 * j)) & 3;
-            uint8_t sc = b->scales[i / 16];
-            dst[i] = d * (float)(sc & 0x0f) * (float)q - dmin * (float)(sc >> 4);
+        for (int s = 0; s < 16; s++) { /* values 16s .. 16s+15 */
+            float dl = d * (float)(b->scales[s] & 0x0f), ml = dmin * (float)(b->scales[s] >> 4);
+            const uint8_t *q = b->qs + 32 * (s / 8) + 16 * (s % 2);
+            int shift = 2 * ((s / 2) % 4);
+            for (int l = 0; l < 16; l++) dst[16 * s + l] = dl * (float)((q[l] >> shift) & 3) - ml;
         }
     }
 }
@@ -574,11 +574,15 @@ void ig_to_float_q3_K(const void *src, float *dst, int64_t n) {
     const block_q3_K *b = src;
     for (int64_t k = 0; k < n / QK_K; k++, b++, dst += QK_K) {
         float d = ig_fp16_to_fp32(b->d);
-        for (int i = 0; i < QK_K; i++) {
-            int h = i / 128, j = (i / 32) % 4, l = i % 32;
-            int lo = (b->qs[32 * h + l] >> (2 * j)) & 3;
-            int hb = (b->hmask[l] >> (4 * h + j)) & 1;
-            dst[i] = d * (float)q3_K_scale(b->scales, i / 16) * (float)(lo + 4 * hb - 4);
+        for (int s = 0; s < 16; s++) { /* values 16s .. 16s+15 */
+            float dl = d * (float)q3_K_scale(b->scales, s);
+            const uint8_t *q = b->qs + 32 * (s / 8) + 16 * (s % 2);
+            const uint8_t *hm = b->hmask + 16 * (s % 2);
+            int shift = 2 * ((s / 2) % 4), hbit = s / 2; /* hbit = 4*h + j */
+            for (int l = 0; l < 16; l++) {
+                int lo = (q[l] >> shift) & 3, hb = (hm[l] >> hbit) & 1;
+                dst[16 * s + l] = dl * (float)(lo + 4 * hb - 4);
+            }
         }
     }
 }
@@ -633,11 +637,14 @@ void ig_to_float_q4_K(const void *src, float *dst, int64_t n) {
     const block_q4_K *b = src;
     for (int64_t k = 0; k < n / QK_K; k++, b++, dst += QK_K) {
         float d = ig_fp16_to_fp32(b->d), dmin = ig_fp16_to_fp32(b->dmin);
-        for (int i = 0; i < QK_K; i++) {
-            int c = i / 64, t = (i / 32) % 2, l = i % 32, sc, mn;
-            int q = (b->qs[32 * c + l] >> (4 * t)) & 0x0f;
-            k4_scale_min(b->scales, i / 32, &sc, &mn);
-            dst[i] = d * (float)sc * (float)q - dmin * (float)mn;
+        for (int s = 0; s < 8; s++) { /* values 32s .. 32s+31 */
+            int sc, mn;
+            k4_scale_min(b->scales, s, &sc, &mn);
+            float dl = d * (float)sc, ml = dmin * (float)mn;
+            const uint8_t *q = b->qs + 32 * (s / 2);
+            int shift = 4 * (s % 2);
+            for (int l = 0; l < 32; l++)
+                dst[32 * s + l] = dl * (float)((q[l] >> shift) & 0x0f) - ml;
         }
     }
 }
@@ -662,11 +669,16 @@ void ig_to_float_q5_K(const void *src, float *dst, int64_t n) {
     const block_q5_K *b = src;
     for (int64_t k = 0; k < n / QK_K; k++, b++, dst += QK_K) {
         float d = ig_fp16_to_fp32(b->d), dmin = ig_fp16_to_fp32(b->dmin);
-        for (int i = 0; i < QK_K; i++) {
-            int c = i / 64, t = (i / 32) % 2, l = i % 32, sc, mn;
-            int q = ((b->qs[32 * c + l] >> (4 * t)) & 0x0f) | ((b->qh[l] >> (2 * c + t)) & 1) << 4;
-            k4_scale_min(b->scales, i / 32, &sc, &mn);
-            dst[i] = d * (float)sc * (float)q - dmin * (float)mn;
+        for (int s = 0; s < 8; s++) { /* values 32s .. 32s+31; high bit = bit s of qh[l] */
+            int sc, mn;
+            k4_scale_min(b->scales, s, &sc, &mn);
+            float dl = d * (float)sc, ml = dmin * (float)mn;
+            const uint8_t *q = b->qs + 32 * (s / 2);
+            int shift = 4 * (s % 2);
+            for (int l = 0; l < 32; l++) {
+                int v = ((q[l] >> shift) & 0x0f) | ((b->qh[l] >> s) & 1) << 4;
+                dst[32 * s + l] = dl * (float)v - ml;
+            }
         }
     }
 }
@@ -695,11 +707,16 @@ void ig_to_float_q6_K(const void *src, float *dst, int64_t n) {
     const block_q6_K *b = src;
     for (int64_t k = 0; k < n / QK_K; k++, b++, dst += QK_K) {
         float d = ig_fp16_to_fp32(b->d);
-        for (int i = 0; i < QK_K; i++) {
-            int h = i / 128, kq = (i / 32) % 4, l = i % 32;
-            int lo = (b->ql[64 * h + 32 * (kq & 1) + l] >> (4 * (kq >> 1))) & 0x0f;
-            int hi = (b->qh[32 * h + l] >> (2 * kq)) & 3;
-            dst[i] = d * (float)b->scales[i / 16] * (float)((lo | hi << 4) - 32);
+        for (int s = 0; s < 16; s++) { /* values 16s .. 16s+15 */
+            int h = s / 8, kq = (s / 2) % 4, l0 = 16 * (s % 2);
+            float dl = d * (float)b->scales[s];
+            const uint8_t *ql = b->ql + 64 * h + 32 * (kq & 1) + l0;
+            const uint8_t *qh = b->qh + 32 * h + l0;
+            int lshift = 4 * (kq >> 1), hshift = 2 * kq;
+            for (int l = 0; l < 16; l++) {
+                int v = ((ql[l] >> lshift) & 0x0f) | ((qh[l] >> hshift) & 3) << 4;
+                dst[16 * s + l] = dl * (float)(v - 32);
+            }
         }
     }
 }

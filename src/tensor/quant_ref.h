@@ -4,7 +4,20 @@
  * vector (vec_dot). Bit layouts follow GGML's block formats exactly, since
  * they are what GGUF files hold; quant_ref.c describes each layout.
  *
- * n is always a multiple of the type's block size (callers check).
+ * n is always a multiple of the type's block size (callers check). Block
+ * pointers need only the alignment of the block's widest field (2 bytes;
+ * 4 for q8_K), which GGUF tensor data always has.
+ *
+ * ig_to_float_T(src, dst, n): decode n values; never fails (any bit pattern
+ *   is a valid block; an f16 scale of inf/NaN decodes to inf/NaN).
+ * ig_from_float_T(src, dst, n): the reference quantizer. Writes n/blck whole
+ *   blocks; each sub-block scale is searched to minimise squared error, so
+ *   results differ from llama.cpp's bytes (their error is as low or lower
+ *   on random weights). q8_0 and q8_K never emit -128. Non-finite input
+ *   gives unspecified (but well-defined, in-range) blocks.
+ * ig_vec_dot_T(row, x, n): sum over i of to_float(row)[i] * x[i], the
+ *   products and the sum taken in double, rounded to float once at the end.
+ *   Fast kernels are compared with it under a relative bound.
  */
 #ifndef IG_TENSOR_QUANT_REF_H
 #define IG_TENSOR_QUANT_REF_H

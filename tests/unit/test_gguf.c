@@ -236,7 +236,7 @@ Test(gguf, missing_file) {
 
 Test(gguf, round_trip_every_type) {
     wbuf w = {0};
-    w_header(&w, 3, 3, 18);
+    w_header(&w, 3, 3, 19);
     w_key(&w, "u8", IG_GGUF_UINT8), w_u8(&w, 200);
     w_key(&w, "i8", IG_GGUF_INT8), w_u8(&w, (uint8_t)-5);
     w_key(&w, "u16", IG_GGUF_UINT16), w_u16(&w, 60000);
@@ -263,6 +263,7 @@ Test(gguf, round_trip_every_type) {
     w_key(&w, "arr.f32", IG_GGUF_ARRAY), w_u32(&w, IG_GGUF_FLOAT32), w_u64(&w, 2);
     w_f32(&w, 0.25f), w_f32(&w, -8.0f);
     w_key(&w, "general.alignment", IG_GGUF_UINT32), w_u32(&w, 64);
+    w_key(&w, "f64.big", IG_GGUF_FLOAT64), w_f64(&w, 1e300);
     int64_t ne_a[2] = {4, 2}, ne_b[1] = {8}, ne_c[3] = {32, 1, 3};
     w_tensor(&w, "a", 2, ne_a, IG_TYPE_F32, 0);
     w_tensor(&w, "b", 1, ne_b, IG_TYPE_F16, 64);
@@ -275,10 +276,10 @@ Test(gguf, round_trip_every_type) {
     cr_assert_eq(ig_gguf_version(g), 3);
     cr_assert_eq(ig_gguf_alignment(g), 64);
     cr_assert_eq(ig_gguf_file_size(g), w.n);
-    cr_assert_eq(ig_gguf_n_kv(g), 18);
+    cr_assert_eq(ig_gguf_n_kv(g), 19);
     cr_assert(ig_str_eq(ig_gguf_kv_at(g, 0)->key, "u8"));
     cr_assert(ig_str_eq(ig_gguf_kv_at(g, 17)->key, "general.alignment"));
-    cr_assert_null(ig_gguf_kv_at(g, 18));
+    cr_assert_null(ig_gguf_kv_at(g, 19));
 
     uint32_t u32;
     int64_t i64;
@@ -313,6 +314,7 @@ Test(gguf, round_trip_every_type) {
     cr_assert_eq(ig_gguf_get_f32(g, "f64", &f), IG_OK);
     cr_assert_eq(f, -3.25f);
     cr_assert_eq(ig_gguf_find(g, "f64")->type, IG_GGUF_FLOAT64);
+    cr_assert_eq(ig_gguf_get_f32(g, "f64.big", &f), IG_ETYPE);
 
     const ig_gguf_value *a;
     cr_assert_eq(ig_gguf_get_arr(g, "arr.i16", &a), IG_OK);
@@ -426,4 +428,329 @@ Test(gguf, bad_magic_and_versions) {
     expect_fail(w.b, 0, IG_EFORMAT, IG_EFORMAT);
     expect_fail(w.b, 3, IG_EFORMAT, IG_EFORMAT);
     free(w.b);
+}
+
+/* The real model file, read into memory (fails the test if missing). */
+static uint8_t *read_stories(size_t *len) {
+    uint8_t *buf = (uint8_t *)ig_test_read_file(ig_test_path("models/stories260K.gguf"), len);
+    cr_assert_not_null(buf, "cannot read stories260K.gguf");
+    return buf;
+}
+
+/* End of the last tensor's data, relative to the start of the image. */
+static size_t tensors_end(const ig_gguf *g, const uint8_t *base) {
+    size_t end = 0;
+    for (int64_t i = 0; i < ig_gguf_n_tensors(g); i++) {
+        const ig_gguf_tensor *t = ig_gguf_tensor_at(g, i);
+        size_t e = (size_t)((const uint8_t *)t->data - base) + t->nbytes;
+        if (e > end) end = e;
+    }
+    return end;
+}
+
+Test(gguf, truncated_everywhere) {
+    size_t size;
+    uint8_t *buf = read_stories(&size);
+    ig_gguf *g = open_ok(buf, size);
+    size_t end = tensors_end(g, buf);
+    /* The tensor infos end where the first tensor's data begins (minus padding). */
+    size_t meta_end = (size_t)((const uint8_t *)ig_gguf_tensor_at(g, 0)->data - buf);
+    ig_gguf_free(g);
+    cr_assert_gt(meta_end, 4096);
+    cr_assert_leq(end, size);
+    /* Every byte through the header, metadata and tensor infos, then a spread. */
+    for (size_t len = 0; len < meta_end + 64; len++) expect_fail(buf, len, IG_EFORMAT, IG_EFORMAT);
+    for (size_t len = meta_end + 64; len < end; len += 4099)
+        expect_fail(buf, len, IG_EFORMAT, IG_EFORMAT);
+    expect_fail(buf, end - 1, IG_EFORMAT, IG_EFORMAT);
+    free(buf);
+}
+
+/* Position of the first occurrence of a byte string in buf (fails if absent). */
+static size_t find_bytes(const uint8_t *buf, size_t size, const char *s) {
+    size_t n = strlen(s);
+    for (size_t i = 0; i + n <= size; i++)
+        if (memcmp(buf + i, s, n) == 0) return i;
+    cr_assert_fail("'%s' not found", s);
+    return 0;
+}
+
+Test(gguf, truncation_message_names_the_key) {
+    size_t size;
+    uint8_t *buf = read_stories(&size);
+    /* key string: u64 length then bytes, then u32 type, then the value. */
+    size_t key = find_bytes(buf, size, "llama.context_length");
+    size_t value = key + strlen("llama.context_length") + 4;
+    ig_gguf *g = NULL;
+    ig_error err = {0};
+    cr_assert_eq(ig_gguf_open_memory(buf, value + 2, &g, &err), IG_EFORMAT);
+    char want[64];
+    snprintf(want, sizeof want, "truncated at byte %zu", value);
+    cr_assert(strstr(err.message, want), "%s", err.message);
+    cr_assert(strstr(err.message, "('llama.context_length') value"), "%s", err.message);
+    free(buf);
+}
+
+static void put_le(uint8_t *p, uint64_t v, int n) {
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Copy the image, overwrite n little-endian bytes at off with v, expect failure. */
+static void patch_fails(const uint8_t *buf, size_t size, size_t off, uint64_t v, int n,
+                        ig_status want) {
+    uint8_t *copy = malloc(size);
+    cr_assert_not_null(copy);
+    memcpy(copy, buf, size);
+    put_le(copy + off, v, n);
+    ig_gguf *g = NULL;
+    ig_error err = {0};
+    ig_status st = ig_gguf_open_memory(copy, size, &g, &err);
+    cr_assert_eq(st, want, "patch %llu at %zu: got %s (%s)", (unsigned long long)v, off,
+                 ig_errname(st), err.message);
+    cr_assert_null(g);
+    cr_assert_gt(strlen(err.message), 0);
+    free(copy);
+}
+
+Test(gguf, corrupt_real_header_and_metadata) {
+    size_t size;
+    uint8_t *buf = read_stories(&size);
+    patch_fails(buf, size, 0, 0x46554748, 4, IG_EFORMAT); /* "HGUF" */
+    patch_fails(buf, size, 4, 1, 4, IG_EUNSUPPORTED);
+    patch_fails(buf, size, 4, 99, 4, IG_EUNSUPPORTED);
+    uint64_t huge[] = {UINT64_MAX, 1ull << 63, 1ull << 32, size, size / 13 + 1};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        patch_fails(buf, size, 8, huge[i], 8, IG_EFORMAT);  /* n_tensors */
+        patch_fails(buf, size, 16, huge[i], 8, IG_EFORMAT); /* n_kv */
+        patch_fails(buf, size, 24, huge[i], 8, IG_EFORMAT); /* first key's length */
+    }
+    /* tokenizer.ggml.tokens: key, u32 type (array), u32 element type, u64 count, strings. */
+    size_t tok = find_bytes(buf, size, "tokenizer.ggml.tokens") + strlen("tokenizer.ggml.tokens");
+    patch_fails(buf, size, tok, 13, 4, IG_EFORMAT);         /* unknown value type */
+    patch_fails(buf, size, tok, UINT32_MAX, 4, IG_EFORMAT); /* unknown value type */
+    patch_fails(buf, size, tok + 4, 13, 4, IG_EFORMAT);     /* unknown element type */
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        patch_fails(buf, size, tok + 8, huge[i], 8, IG_EFORMAT);  /* array count */
+        patch_fails(buf, size, tok + 16, huge[i], 8, IG_EFORMAT); /* first string's length */
+    }
+    /* The array as an array of arrays: its first "element" reads as garbage. */
+    patch_fails(buf, size, tok + 4, IG_GGUF_ARRAY, 4, IG_EFORMAT);
+    free(buf);
+}
+
+Test(gguf, corrupt_real_tensor_infos) {
+    size_t size;
+    uint8_t *buf = read_stories(&size);
+    ig_gguf *g = open_ok(buf, size);
+    /* Locate tensor 0's and the last tensor's info fields through the parse. */
+    int64_t last = ig_gguf_n_tensors(g) - 1;
+    int64_t which[2] = {0, last};
+    size_t info[2], ndims[2];
+    uint32_t nd[2];
+    for (int k = 0; k < 2; k++) {
+        const ig_gguf_tensor *t = ig_gguf_tensor_at(g, which[k]);
+        ndims[k] = (size_t)((const uint8_t *)t->name.ptr - buf) + t->name.len;
+        info[k] = (size_t)((const uint8_t *)t->name.ptr - buf) - 8;
+        nd[k] = t->n_dims;
+    }
+    ig_gguf_free(g);
+    for (int k = 0; k < 2; k++) {
+        size_t ne0 = ndims[k] + 4, type = ne0 + 8 * nd[k], off = type + 4;
+        patch_fails(buf, size, info[k], UINT64_MAX, 8, IG_EFORMAT); /* name length */
+        patch_fails(buf, size, ndims[k], 5, 4, IG_EFORMAT);
+        patch_fails(buf, size, ndims[k], UINT32_MAX, 4, IG_EFORMAT);
+        patch_fails(buf, size, ne0, (uint64_t)-1, 8, IG_EFORMAT);    /* negative */
+        patch_fails(buf, size, ne0, 1ull << 62, 8, IG_EFORMAT);      /* too large */
+        patch_fails(buf, size, ne0, INT64_MAX, 8, IG_EFORMAT);       /* product overflows */
+        patch_fails(buf, size, ne0, size, 8, IG_EFORMAT);            /* past the end */
+        patch_fails(buf, size, type, 4, 4, IG_EUNSUPPORTED);         /* removed Q4_2 */
+        patch_fails(buf, size, type, 1000, 4, IG_EUNSUPPORTED);      /* never defined */
+        patch_fails(buf, size, off, 4, 8, IG_EFORMAT);               /* misaligned */
+        patch_fails(buf, size, off, 1ull << 40, 8, IG_EFORMAT);      /* past the end */
+        patch_fails(buf, size, off, UINT64_MAX - 31, 8, IG_EFORMAT); /* overflowing */
+    }
+    free(buf);
+}
+
+/* A one-tensor image with the given alignment key payload and tensor fields. */
+static void one_tensor(wbuf *w, uint32_t n_dims, const int64_t *ne, uint32_t type, uint64_t offset,
+                       size_t data_len) {
+    w_header(w, 3, 1, 1);
+    w_key(w, "general.alignment", IG_GGUF_UINT32);
+    w_u32(w, 32);
+    w_tensor(w, "t", n_dims, ne, type, offset);
+    w_pad(w, 32);
+    for (size_t i = 0; i < data_len; i++) w_u8(w, 0);
+}
+
+Test(gguf, corrupt_built_tensors) {
+    int64_t ne[5] = {8, 2, 1, 1, 1};
+    wbuf w = {0};
+    one_tensor(&w, 2, ne, IG_TYPE_F32, 0, 64);
+    ig_gguf_free(open_ok(w.b, w.n));
+    expect_fail(w.b, w.n - 1, IG_EFORMAT, IG_EFORMAT); /* last byte of data missing */
+    free(w.b);
+
+    struct {
+        uint32_t n_dims;
+        int64_t ne0, ne1;
+        uint32_t type;
+        uint64_t offset;
+        ig_status want;
+    } cases[] = {
+        {5, 8, 2, IG_TYPE_F32, 0, IG_EFORMAT},
+        {2, -1, 2, IG_TYPE_F32, 0, IG_EFORMAT},
+        {2, 8, INT64_MIN, IG_TYPE_F32, 0, IG_EFORMAT},
+        {2, INT64_MAX, 2, IG_TYPE_F32, 0, IG_EFORMAT},
+        {2, 1ll << 32, 1ll << 32, IG_TYPE_F32, 0, IG_EFORMAT},
+        {2, 1ll << 61, 1, IG_TYPE_F64, 0, IG_EFORMAT},
+        {2, 8, 2, 40, 0, IG_EUNSUPPORTED},
+        {2, 8, 2, UINT32_MAX, 0, IG_EUNSUPPORTED},
+        {2, 31, 2, IG_TYPE_Q4_0, 0, IG_EFORMAT},
+        {2, 8, 2, IG_TYPE_F32, 16, IG_EFORMAT},
+        {2, 8, 2, IG_TYPE_F32, 32, IG_EFORMAT},
+        {2, 8, 2, IG_TYPE_F32, 1ull << 63, IG_EFORMAT},
+        {2, 8, 2, IG_TYPE_F32, UINT64_MAX & ~31ull, IG_EFORMAT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        wbuf c = {0};
+        int64_t cne[5] = {cases[i].ne0, cases[i].ne1, 1, 1, 1};
+        one_tensor(&c, cases[i].n_dims, cne, cases[i].type, cases[i].offset, 64);
+        expect_fail(c.b, c.n, cases[i].want, cases[i].want);
+        free(c.b);
+    }
+}
+
+Test(gguf, past_end_message) {
+    int64_t ne[2] = {8, 4}; /* 128 bytes, only 64 present */
+    wbuf w = {0};
+    one_tensor(&w, 2, ne, IG_TYPE_F32, 0, 64);
+    ig_gguf *g = NULL;
+    ig_error err = {0};
+    cr_assert_eq(ig_gguf_open_memory(w.b, w.n, &g, &err), IG_EFORMAT);
+    char want[128];
+    snprintf(want, sizeof want, "tensor 't': data [%zu, %zu) past end of file (size %zu)", w.n - 64,
+             w.n + 64, w.n);
+    cr_assert(strstr(err.message, want), "%s", err.message);
+    free(w.b);
+}
+
+/* An image whose only content is one key of type t with the given payload. */
+static void one_key(wbuf *w, const char *key, ig_gguf_type t) {
+    w_header(w, 3, 0, 1);
+    w_key(w, key, t);
+}
+
+Test(gguf, corrupt_built_metadata) {
+    wbuf w = {0};
+    /* alignment: zero, not a power of two, wrong type */
+    uint32_t bad_align[] = {0, 3, 48, UINT32_MAX};
+    for (size_t i = 0; i < 4; i++) {
+        w.n = 0;
+        one_key(&w, "general.alignment", IG_GGUF_UINT32);
+        w_u32(&w, bad_align[i]);
+        expect_fail(w.b, w.n, IG_EFORMAT, IG_EFORMAT);
+    }
+    w.n = 0;
+    one_key(&w, "general.alignment", IG_GGUF_UINT64);
+    w_u64(&w, 32);
+    expect_fail(w.b, w.n, IG_EFORMAT, IG_EFORMAT);
+    w.n = 0;
+    one_key(&w, "general.alignment", IG_GGUF_STRING);
+    w_str(&w, "32");
+    expect_fail(w.b, w.n, IG_EFORMAT, IG_EFORMAT);
+
+    /* unknown value types */
+    w.n = 0;
+    one_key(&w, "k", (ig_gguf_type)13);
+    w_u64(&w, 0);
+    expect_fail(w.b, w.n, IG_EFORMAT, IG_EFORMAT);
+    w.n = 0;
+    one_key(&w, "k", IG_GGUF_ARRAY);
+    w_u32(&w, 1000), w_u64(&w, 0);
+    expect_fail(w.b, w.n, IG_EFORMAT, IG_EFORMAT);
+
+    /* huge counts and lengths, for every element kind */
+    uint64_t huge[] = {UINT64_MAX, 1ull << 62, 1ull << 61, 100};
+    for (size_t i = 0; i < 4; i++) {
+        for (uint32_t et = 0; et < IG_GGUF_TYPE_COUNT; et++) {
+            w.n = 0;
+            one_key(&w, "k", IG_GGUF_ARRAY);
+            w_u32(&w, et), w_u64(&w, huge[i]);
+            expect_fail(w.b, w.n, IG_EFORMAT, IG_EFORMAT);
+            /* nested: [[huge]] */
+            w.n = 0;
+            one_key(&w, "k", IG_GGUF_ARRAY);
+            w_u32(&w, IG_GGUF_ARRAY), w_u64(&w, 1);
+            w_u32(&w, et), w_u64(&w, huge[i]);
+            w_u64(&w, 0);
+            expect_fail(w.b, w.n, IG_EFORMAT, IG_EFORMAT);
+        }
+        w.n = 0;
+        one_key(&w, "k", IG_GGUF_STRING);
+        w_u64(&w, huge[i]), w_u64(&w, 0);
+        expect_fail(w.b, w.n, IG_EFORMAT, IG_EFORMAT);
+        w.n = 0;
+        one_key(&w, "k", IG_GGUF_ARRAY);
+        w_u32(&w, IG_GGUF_STRING), w_u64(&w, 2), w_str(&w, "ok"), w_u64(&w, huge[i]);
+        expect_fail(w.b, w.n, IG_EFORMAT, IG_EFORMAT);
+    }
+
+    /* arrays nested too deep: 1000 levels of [x] */
+    w.n = 0;
+    one_key(&w, "k", IG_GGUF_ARRAY);
+    for (int d = 0; d < 1000; d++) w_u32(&w, IG_GGUF_ARRAY), w_u64(&w, 1);
+    w_u32(&w, IG_GGUF_UINT8), w_u64(&w, 0);
+    expect_fail(w.b, w.n, IG_EFORMAT, IG_EFORMAT);
+    /* ... but a few levels are fine */
+    w.n = 0;
+    one_key(&w, "k", IG_GGUF_ARRAY);
+    for (int d = 0; d < 8; d++) w_u32(&w, IG_GGUF_ARRAY), w_u64(&w, 1);
+    w_u32(&w, IG_GGUF_UINT8), w_u64(&w, 1), w_u8(&w, 7);
+    ig_gguf_free(open_ok(w.b, w.n));
+
+    /* duplicate keys */
+    w.n = 0;
+    w_header(&w, 3, 0, 3);
+    w_key(&w, "a", IG_GGUF_UINT8), w_u8(&w, 1);
+    w_key(&w, "b", IG_GGUF_UINT8), w_u8(&w, 1);
+    w_key(&w, "a", IG_GGUF_STRING), w_str(&w, "x");
+    ig_gguf *g = NULL;
+    ig_error err = {0};
+    cr_assert_eq(ig_gguf_open_memory(w.b, w.n, &g, &err), IG_EFORMAT);
+    cr_assert(strstr(err.message, "duplicate key 'a'"), "%s", err.message);
+
+    /* key longer than the spec's 65535 bytes */
+    w.n = 0;
+    w_header(&w, 3, 0, 1);
+    w_u64(&w, 70000);
+    for (int i = 0; i < 70000; i++) w_u8(&w, 'k');
+    w_u32(&w, IG_GGUF_UINT8), w_u8(&w, 1);
+    expect_fail(w.b, w.n, IG_EFORMAT, IG_EFORMAT);
+    free(w.b);
+}
+
+Test(gguf, duplicate_tensor_name) {
+    int64_t ne[1] = {8};
+    wbuf w = {0};
+    w_header(&w, 3, 3, 0);
+    w_tensor(&w, "x", 1, ne, IG_TYPE_F32, 0);
+    w_tensor(&w, "y", 1, ne, IG_TYPE_F32, 32);
+    w_tensor(&w, "x", 1, ne, IG_TYPE_F32, 64);
+    w_pad(&w, 32);
+    for (int i = 0; i < 96; i++) w_u8(&w, 0);
+    ig_gguf *g = NULL;
+    ig_error err = {0};
+    cr_assert_eq(ig_gguf_open_memory(w.b, w.n, &g, &err), IG_EFORMAT);
+    cr_assert(strstr(err.message, "duplicate tensor name 'x'"), "%s", err.message);
+    cr_assert_null(g);
+    free(w.b);
+}
+
+Test(gguf, null_arguments) {
+    ig_gguf *g = NULL;
+    cr_assert_eq(ig_gguf_open_memory(NULL, 10, &g, NULL), IG_EINVAL);
+    cr_assert_eq(ig_gguf_open_memory("GGUF", 4, NULL, NULL), IG_EINVAL);
+    cr_assert_eq(ig_gguf_open_memory(NULL, 0, &g, NULL), IG_EFORMAT);
+    ig_gguf_free(NULL);
 }

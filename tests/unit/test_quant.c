@@ -549,3 +549,159 @@ Test(quant_real, q5_k_s) {
 Test(quant_real, q6_k) {
     check_real_file("q6_k");
 }
+
+Test(quant_layout, q5_1) {
+    uint8_t blk[24];
+    put16(blk, H_0_5);
+    put16(blk + 2, H_M1);
+    /* qh = 0x00010002 as a little-endian uint32: bits 1 and 16 */
+    blk[4] = 0x02;
+    blk[5] = 0x00;
+    blk[6] = 0x01;
+    blk[7] = 0x00;
+    for (int j = 0; j < 16; j++) blk[8 + j] = (uint8_t)(j | (15 - j) << 4);
+    float y[32];
+    ig_to_float_q5_1(blk, y, 32);
+    cr_expect_eq(y[1], 0.5f * (1 + 16) - 1.0f);
+    cr_expect_eq(y[16], 0.5f * (15 + 16) - 1.0f);
+    for (int j = 0; j < 16; j++) {
+        if (j != 1) cr_expect_eq(y[j], 0.5f * (float)j - 1.0f, "index %d", j);
+        if (j != 0) cr_expect_eq(y[16 + j], 0.5f * (float)(15 - j) - 1.0f, "index %d", 16 + j);
+    }
+}
+
+Test(quant_layout, q2_K) {
+    uint8_t blk[84];
+    for (int s = 0; s < 16; s++) blk[s] = (uint8_t)((s % 15 + 1) | (15 - s) << 4); /* sc, mn */
+    uint8_t *qs = blk + 16;
+    for (int k = 0; k < 64; k++) qs[k] = (uint8_t)(k * 37 + 11);
+    put16(blk + 80, H_0_5);
+    put16(blk + 82, H_0_25);
+    float y[256];
+    ig_to_float_q2_K(blk, y, 256);
+    /* qs[0] = 0b00001011: 2-bit fields 3, 2, 0, 0 go to y[0], y[32], y[64], y[96] */
+    cr_expect_eq(y[0], 0.5f * 1 * 3 - 0.25f * 15);
+    cr_expect_eq(y[32], 0.5f * 3 * 2 - 0.25f * 13);
+    cr_expect_eq(y[64], 0.5f * 5 * 0 - 0.25f * 11);
+    cr_expect_eq(y[96], 0.5f * 7 * 0 - 0.25f * 9);
+    for (int h = 0; h < 2; h++) {
+        for (int j = 0; j < 4; j++) {
+            for (int l = 0; l < 32; l++) {
+                int i = 128 * h + 32 * j + l, s = i / 16;
+                int q = (qs[32 * h + l] >> (2 * j)) & 3;
+                float want = 0.5f * (float)(s % 15 + 1) * (float)q - 0.25f * (float)(15 - s);
+                cr_expect_eq(y[i], want, "index %d", i);
+            }
+        }
+    }
+}
+
+/*
+ * q3_K: stored scales u = sc + 32 = {3,40,17,63,0,33,50,12,25,60,8,47,31,1,55,20},
+ * packed by hand: bytes 0-7 hold the low nibbles of u[0..7] (low half) and
+ * u[8..15] (high half); byte 8+r holds the top 2 bits of u[r], u[r+4],
+ * u[r+8], u[r+12] in bits 0-1, 2-3, 4-5, 6-7.
+ */
+Test(quant_layout, q3_K) {
+    static const int SC[16] = {-29, 8, -15, 31, -32, 1, 18, -20, -7, 28, -24, 15, -1, -31, 23, -12};
+    static const uint8_t SCALES[12] = {0x93, 0xc8, 0x81, 0xff, 0xf0, 0x11,
+                                       0x72, 0x4c, 0x50, 0x3a, 0xcd, 0x63};
+    uint8_t blk[110];
+    uint8_t *hmask = blk, *qs = blk + 32;
+    for (int l = 0; l < 32; l++) hmask[l] = (uint8_t)(l * 29 + 3);
+    for (int k = 0; k < 64; k++) qs[k] = (uint8_t)(k * 37 + 11);
+    memcpy(blk + 96, SCALES, 12);
+    put16(blk + 108, H_1);
+    float y[256];
+    ig_to_float_q3_K(blk, y, 256);
+    /* qs[0] = 0x0b, hmask[0] = 0x03, qs[32] = 0xab, qs[16] = 0x5b, hmask[16] = 0xd3 */
+    cr_expect_eq(y[0], -29.0f * 3);   /* low 3, high bit 0 set: 3 */
+    cr_expect_eq(y[32], -15.0f * 2);  /* low 2, high bit 1 set: 2 */
+    cr_expect_eq(y[64], -32.0f * -4); /* low 0, high bit 2 clear: -4 */
+    cr_expect_eq(y[128], -7.0f * -1); /* low 3, high bit 4 clear: -1 */
+    cr_expect_eq(y[16], 8.0f * 3);    /* low 3, hmask[16] bit 0 set: 3 */
+    for (int h = 0; h < 2; h++) {
+        for (int j = 0; j < 4; j++) {
+            for (int l = 0; l < 32; l++) {
+                int i = 128 * h + 32 * j + l;
+                int lo = (qs[32 * h + l] >> (2 * j)) & 3, hb = (hmask[l] >> (4 * h + j)) & 1;
+                float want = (float)SC[i / 16] * (float)(lo + 4 * hb - 4);
+                cr_expect_eq(y[i], want, "index %d", i);
+            }
+        }
+    }
+}
+
+Test(quant_layout, q8_K) {
+    uint8_t blk[292];
+    float d = 0.125f;
+    memcpy(blk, &d, 4);
+    for (int i = 0; i < 256; i++) blk[4 + i] = (uint8_t)(int8_t)((i * 7) % 255 - 127);
+    float y[256];
+    ig_to_float_q8_K(blk, y, 256);
+    for (int i = 0; i < 256; i++)
+        cr_expect_eq(y[i], 0.125f * (float)((i * 7) % 255 - 127), "index %d", i);
+
+    /* the quantizer fills bsums with the sums of its 16-value groups */
+    float x[256];
+    fill(x, 256, DIST_GAUSS, 5);
+    ig_from_float_q8_K(x, blk, 256);
+    for (int g = 0; g < 16; g++) {
+        int sum = 0;
+        for (int i = 0; i < 16; i++) sum += (int8_t)blk[4 + 16 * g + i];
+        int16_t bs;
+        memcpy(&bs, blk + 260 + 2 * g, 2);
+        cr_expect_eq(bs, sum, "bsums[%d]", g);
+    }
+}
+
+/* Integer quantizers stay in [-127, 127] so fast kernels may take abs(). */
+Test(quant, q8_never_minus_128) {
+    float x[256];
+    fill(x, 256, DIST_OUTLIERS, 9);
+    x[3] = -1.0f; /* the extreme value is negative */
+    uint8_t q80[8 * 34], q8k[292];
+    ig_from_float_q8_0(x, q80, 256);
+    ig_from_float_q8_K(x, q8k, 256);
+    for (int b = 0; b < 8; b++)
+        for (int i = 0; i < 32; i++) cr_expect_neq((int8_t)q80[34 * b + 2 + i], -128);
+    for (int i = 0; i < 256; i++) cr_expect_neq((int8_t)q8k[4 + i], -128);
+}
+
+/*
+ * Non-finite and extreme inputs: quantizing must not crash or hit undefined
+ * behaviour (run under UBSan), and a bad block must not disturb its
+ * neighbours.
+ */
+Test(quant, bad_values_stay_in_their_block) {
+    const int64_t n = 512; /* two K-quant super-blocks, 16 legacy blocks */
+    float x[512], y[512];
+    for (size_t k = 0; k < N_TYPES; k++) {
+        const ig_type_traits *tr = ig_type_get(TYPES[k].type);
+        int64_t bs = tr->blck_size == 1 ? 256 : tr->blck_size; /* first "block" to spoil */
+        for (int variant = 0; variant < 4; variant++) {
+            fill(x, n, DIST_GAUSS, 31 + (uint64_t)variant);
+            for (int64_t i = 0; i < bs; i += 3) {
+                switch (variant) {
+                case 0:
+                    x[i] = NAN;
+                    break;
+                case 1:
+                    x[i] = (i % 2) ? INFINITY : -INFINITY;
+                    break;
+                case 2:
+                    x[i] = 3e38f;
+                    break;
+                default:
+                    x[i] = 1e-42f;
+                    break; /* subnormal */
+                }
+            }
+            round_trip(TYPES[k].type, x, y, n);
+            double e = rel_rms(x + bs, y + bs, n - bs);
+            double bound = TYPES[k].bound;
+            cr_expect(e <= bound, "%s variant %d: clean block rel rms %.5f > %.5f", tr->name,
+                      variant, e, bound);
+        }
+    }
+}
