@@ -326,8 +326,37 @@ static void attend(const llama_model *m, const ig_kv_cache *kv, const ig_batch_s
                    const float *q_head, int kv_head, int pos, float *scores, float *out) {
     const int hd = m->d.head_dim, bs = kv->block_size;
     const float scale = 1.0f / sqrtf((float)hd);
+    static int mode = -1;
+    if (mode < 0) mode = getenv("IG_ATTN_MODE") ? atoi(getenv("IG_ATTN_MODE")) : 4;
     float qr[512]; /* head_dim <= 512 checked at load */
-    for (int i = 0; i < hd; i++) qr[i] = round_f16(q_head[i]);
+    for (int i = 0; i < hd; i++) qr[i] = (mode & 1) ? q_head[i] : round_f16(q_head[i]);
+    if (mode & 4) {
+        float M = -INFINITY, S = 0.0f;
+        uint16_t acc[512];
+        for (int i = 0; i < hd; i++) acc[i] = 0;
+        for (int j = 0; j <= pos; j++) {
+            const uint16_t *kj = kv->k + ig_kv_offset(kv, seq->block_table[j / bs], layer, j % bs) +
+                                 (size_t)kv_head * hd;
+            const uint16_t *vj = kv->v + ig_kv_offset(kv, seq->block_table[j / bs], layer, j % bs) +
+                                 (size_t)kv_head * hd;
+            float sc = 0.0f;
+            for (int i = 0; i < hd; i++) sc += qr[i] * ig_fp16_to_fp32(kj[i]);
+            sc *= scale;
+            float Mold = M, ms = 1.0f, vs = 1.0f;
+            if (sc > M) {
+                M = sc;
+                ms = expf(Mold - M);
+                for (int i = 0; i < hd; i++) acc[i] = ig_fp32_to_fp16(ig_fp16_to_fp32(acc[i]) * ms);
+            } else {
+                vs = expf(sc - M);
+            }
+            for (int i = 0; i < hd; i++)
+                acc[i] = ig_fp32_to_fp16(ig_fp16_to_fp32(acc[i]) + ig_fp16_to_fp32(vj[i]) * vs);
+            S = S * ms + vs;
+        }
+        for (int i = 0; i < hd; i++) out[i] = ig_fp16_to_fp32(acc[i]) / S;
+        return;
+    }
     for (int j = 0; j <= pos; j++) {
         const uint16_t *kj = kv->k + ig_kv_offset(kv, seq->block_table[j / bs], layer, j % bs) +
                              (size_t)kv_head * hd;
@@ -340,7 +369,7 @@ static void attend(const llama_model *m, const ig_kv_cache *kv, const ig_batch_s
     for (int j = 0; j <= pos; j++) {
         const uint16_t *vj = kv->v + ig_kv_offset(kv, seq->block_table[j / bs], layer, j % bs) +
                              (size_t)kv_head * hd;
-        const float w = round_f16(scores[j]);
+        const float w = (mode & 2) ? scores[j] : round_f16(scores[j]);
         for (int i = 0; i < hd; i++) out[i] += w * ig_fp16_to_fp32(vj[i]);
     }
 }

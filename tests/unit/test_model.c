@@ -6,6 +6,7 @@
  * logits as each sequence alone, and chunked prefill equals one pass.
  */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
@@ -124,7 +125,7 @@ Test(model, stories260K_matches_reference_greedy_and_logprobs) {
 
 /* Relative L2 bound per weight type on the logits after the prompt (see README). */
 typedef struct {
-    const char *type;
+    char type[16]; /* an array, not a pointer: Criterion copies parameters into the test's process */
     double max_rel_l2;
 } synth_case;
 
