@@ -153,8 +153,8 @@ ParameterizedTest(vocab_param *p, vectors, vocab) {
             char g[2048], w[2048];
             print_ids(g, sizeof g, got.ids, got.n);
             print_ids(w, sizeof w, want, n_want);
-            cr_expect(false, "%s case %zu \"%.*s\":\n  got  %s\n  want %s", p->name, c,
-                      (int)cases[c].len, cases[c].text, g, w);
+            cr_expect(false, "%s case %zu \"%.*s\":\n  got  %.400s\n  want %.400s", p->name, c,
+                      (int)(cases[c].len > 200 ? 200 : cases[c].len), cases[c].text, g, w);
             n_fail++;
         }
         if (v->type != IG_VOCAB_WPM) { /* lossless: ids back to the same text */
@@ -162,8 +162,8 @@ ParameterizedTest(vocab_param *p, vectors, vocab) {
             size_t tlen = 0;
             cr_assert_eq(ig_detokenize(v, want, n_want, false, &text, &tlen), IG_OK);
             if (tlen != cases[c].len || memcmp(text, cases[c].text, tlen) != 0) {
-                cr_expect(false, "%s case %zu: detokenized \"%s\", want \"%.*s\"", p->name, c, text,
-                          (int)cases[c].len, cases[c].text);
+                cr_expect(false, "%s case %zu: detokenized \"%.200s\", want \"%.*s\"", p->name, c,
+                          text, (int)(cases[c].len > 200 ? 200 : cases[c].len), cases[c].text);
                 n_detok_fail++;
             }
             free(text);
