@@ -11,6 +11,7 @@ PKGS=(
   libpcre2-dev
   libutf8proc-dev
   libjansson-dev
+  libxxhash-dev
   clang
   libclang-rt-dev
 )
