@@ -10,6 +10,7 @@ PKGS=(
   libcriterion-dev
   libpcre2-dev
   libutf8proc-dev
+  libjansson-dev
   clang
   libclang-rt-dev
 )

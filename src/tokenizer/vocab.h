@@ -216,6 +216,8 @@ ig_status ig__bpe_encode(const ig_vocab *v, const char *text, size_t len, ig_tok
  * copied through unchanged, so the result is never longer than `len`.
  */
 size_t ig__bpe_unmap(const char *text, size_t len, char *out, size_t cap);
+/* bpe.c: raw bytes -> the byte-level BPE alphabet (inverse of ig__bpe_unmap); same contract. */
+size_t ig__bpe_map(const char *bytes, size_t len, char *out, size_t cap);
 
 /* spm.c / wpm.c: tokenize one fragment of raw text that holds no special tokens. */
 ig_status ig__spm_encode(const ig_vocab *v, const char *text, size_t len, bool add_prefix,
