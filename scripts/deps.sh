@@ -10,6 +10,9 @@ PKGS=(
   libcriterion-dev
   libpcre2-dev
   libutf8proc-dev
+  libjansson-dev
+  python3
+  libxxhash-dev
   clang
   libclang-rt-dev
 )

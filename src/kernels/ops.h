@@ -1,0 +1,52 @@
+/*
+ * ops.h: the numeric operations of a transformer forward pass, reference
+ * versions in plain C. Every function is a pure function of its inputs;
+ * the matmul splits rows across a thread pool.
+ *
+ * Batch invariance: each output value is reduced in an order that depends
+ * only on that row and that token, never on how many tokens are in the batch
+ * or which thread computes it, so a sequence's numbers do not change with
+ * what runs beside it.
+ */
+#ifndef IG_KERNELS_OPS_H
+#define IG_KERNELS_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/threadpool.h"
+
+/* A weight matrix as stored: n_rows rows of n_cols values of `type`. */
+typedef struct ig_matrix {
+    uint32_t type;    /* ig_type */
+    int64_t n_cols;   /* inner dimension (GGUF ne[0]) */
+    int64_t n_rows;   /* output dimension (GGUF ne[1]) */
+    size_t row_bytes; /* bytes per row */
+    const void *data; /* n_rows * row_bytes bytes */
+} ig_matrix;
+
+/* y[t][r] = W[r] . x[t] for t < n_tokens; x is [n_tokens][n_cols], y is [n_tokens][n_rows]. */
+void ig_matmul(ig_pool *pool, const ig_matrix *w, const float *x, int n_tokens, float *y);
+
+/* Copy row `row` of W into dst as floats (dst holds n_cols values). */
+void ig_matrix_get_row(const ig_matrix *w, int64_t row, float *dst);
+
+/* out = x / sqrt(mean(x^2) + eps) * weight, over n values (out may alias x). */
+void ig_rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
+
+/*
+ * Rotary embedding on one head vector of head_dim values, first n_rot dims
+ * rotated in adjacent pairs (x[2i], x[2i+1]) ("normal" ordering, what GGUF
+ * llama weights expect) or, with is_neox, pairs (x[i], x[i + n_rot/2]).
+ * theta_i = pos * freq_scale * base^(-2i/n_rot) / freq_factors[i] (factors may be NULL).
+ */
+void ig_rope(float *x, int head_dim, int n_rot, int pos, float freq_base, float freq_scale,
+             const float *freq_factors, int is_neox);
+
+/* In-place softmax over n values. */
+void ig_softmax(float *x, int n);
+
+/* a[i] = silu(a[i]) * b[i]. */
+void ig_silu_mul(float *a, const float *b, int n);
+
+#endif

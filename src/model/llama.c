@@ -1,0 +1,451 @@
+/*
+ * llama.c: the Llama-family forward pass (Llama 2/3, TinyLlama, Mistral, the
+ * stories models): token embedding, then per layer
+ *   x += Wo * attn(rope(Wq * rmsnorm(x)), rope(Wk * ...), Wv * ...)   (GQA)
+ *   x += Wdown * (silu(Wgate * rmsnorm(x)) * (Wup * rmsnorm(x)))
+ * then rmsnorm and the output projection (tied to the embedding if the file
+ * has no output.weight).
+ *
+ * This is the reference path: one loop over layers, each step as the maths
+ * reads. It runs a ragged batch of tokens from several sequences; every
+ * matmul covers the whole batch so weights are read once per step.
+ *
+ * Numerics follow what llama.cpp does with the same file where it matters
+ * for exact-match tests: K and V are stored as F16, and the query and the
+ * attention weights are rounded to F16 before they meet the F16 cache (as
+ * ggml's F16 matmul converts its F32 operand).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "kernels/ops.h"
+#include "model/model.h"
+#include "tensor/fp16.h"
+#include "tensor/types.h"
+
+typedef struct {
+    const float *attn_norm; /* [n_embd] */
+    ig_matrix wq;           /* [n_head*head_dim][n_embd] */
+    ig_matrix wk;           /* [n_head_kv*head_dim][n_embd] */
+    ig_matrix wv;           /* [n_head_kv*head_dim][n_embd] */
+    ig_matrix wo;           /* [n_embd][n_head*head_dim] */
+    const float *ffn_norm;  /* [n_embd] */
+    ig_matrix w_gate;       /* [n_ff][n_embd] */
+    ig_matrix w_up;         /* [n_ff][n_embd] */
+    ig_matrix w_down;       /* [n_embd][n_ff] */
+} llama_layer;
+
+typedef struct {
+    ig_model_desc d;
+    int n_rot;                 /* dims rotated per head */
+    float rms_eps;
+    float rope_base;
+    float rope_scale;          /* position multiplier (1 / linear scaling factor) */
+    const float *rope_factors; /* [n_rot/2] per-frequency divisors (Llama 3.1), or NULL */
+    ig_matrix tok_embd;        /* [n_vocab][n_embd] */
+    const float *out_norm;     /* [n_embd] */
+    ig_matrix output;          /* [n_vocab][n_embd] (may be tok_embd) */
+    llama_layer *layers;
+
+    /* scratch, grown to the largest batch seen */
+    int cap_tokens;
+    float *x, *xb, *q, *k, *v, *att_out, *h1, *h3, *scores;
+    int cap_ctx;
+} llama_model;
+
+/* ---- binding weights ---- */
+
+static ig_status bind_matrix(const ig_gguf *g, const char *name, int64_t n_cols, int64_t n_rows,
+                             ig_matrix *m, ig_error *err) {
+    const ig_gguf_tensor *t = ig_gguf_find_tensor(g, name);
+    if (!t) return ig_errorf(err, IG_EFORMAT, "model: missing tensor '%s'", name);
+    if (t->n_dims != 2 || t->ne[0] != n_cols || t->ne[1] != n_rows)
+        return ig_errorf(err, IG_EFORMAT,
+                         "model: tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", name,
+                         (long long)t->ne[0], (long long)t->ne[1], (long long)n_cols,
+                         (long long)n_rows);
+    const ig_type_traits *tr = ig_type_get(t->type);
+    if (!tr || !tr->vec_dot || !tr->to_float)
+        return ig_errorf(err, IG_EUNSUPPORTED, "model: tensor '%s' has type %s, which is not supported yet",
+                         name, ig_type_name(t->type));
+    m->type = t->type;
+    m->n_cols = n_cols;
+    m->n_rows = n_rows;
+    m->data = t->data;
+    if (!ig_type_row_size(t->type, n_cols, &m->row_bytes))
+        return ig_errorf(err, IG_EFORMAT, "model: tensor '%s' rows do not fill whole blocks", name);
+    return IG_OK;
+}
+
+static ig_status bind_vector(const ig_gguf *g, const char *name, int64_t n, bool optional,
+                             const float **out, ig_error *err) {
+    const ig_gguf_tensor *t = ig_gguf_find_tensor(g, name);
+    if (!t) {
+        if (optional) return IG_OK;
+        return ig_errorf(err, IG_EFORMAT, "model: missing tensor '%s'", name);
+    }
+    if (t->type != IG_TYPE_F32)
+        return ig_errorf(err, IG_EUNSUPPORTED, "model: tensor '%s' has type %s, expected f32", name,
+                         ig_type_name(t->type));
+    if (t->n_dims != 1 || t->ne[0] != n)
+        return ig_errorf(err, IG_EFORMAT, "model: tensor '%s' should be a vector of %lld values",
+                         name, (long long)n);
+    if (((uintptr_t)t->data) % sizeof(float) != 0)
+        return ig_errorf(err, IG_EFORMAT, "model: tensor '%s' is not 4-byte aligned", name);
+    *out = t->data;
+    return IG_OK;
+}
+
+/* Read "<arch>.<suffix>" as a u32; IG_ENOTFOUND when absent and !required. */
+static ig_status get_u32(const ig_gguf *g, const char *arch, const char *suffix, bool required,
+                         uint32_t *out, ig_error *err) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    ig_status st = ig_gguf_get_u32(g, key, out);
+    if (st == IG_ENOTFOUND && !required) return IG_ENOTFOUND;
+    if (st != IG_OK)
+        return ig_errorf(err, IG_EFORMAT, "model: %s key '%s'",
+                         st == IG_ENOTFOUND ? "missing" : "wrongly typed", key);
+    return IG_OK;
+}
+
+static ig_status get_f32(const ig_gguf *g, const char *arch, const char *suffix, float def,
+                         float *out, ig_error *err) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    ig_status st = ig_gguf_get_f32(g, key, out);
+    if (st == IG_ENOTFOUND) {
+        *out = def;
+        return IG_OK;
+    }
+    if (st != IG_OK) return ig_errorf(err, IG_EFORMAT, "model: wrongly typed key '%s'", key);
+    return IG_OK;
+}
+
+static void llama_free(void *impl) {
+    llama_model *m = impl;
+    if (!m) return;
+    free(m->layers);
+    free(m->x);
+    free(m->xb);
+    free(m->q);
+    free(m->k);
+    free(m->v);
+    free(m->att_out);
+    free(m->h1);
+    free(m->h3);
+    free(m->scores);
+    free(m);
+}
+
+static void add_matrix_size(ig_model_desc *d, const ig_matrix *w) {
+    d->n_params += w->n_cols * w->n_rows;
+    d->weight_bytes += w->row_bytes * (size_t)w->n_rows;
+}
+
+ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc, void **impl,
+                         ig_error *err) {
+    ig_status st;
+    llama_model *m = calloc(1, sizeof *m);
+    if (!m) return ig_errorf(err, IG_ENOMEM, "model: out of memory");
+    ig_model_desc *d = &m->d;
+    *d = *desc;
+
+    uint32_t n_ctx, n_embd, n_layer, n_ff, n_head, n_head_kv, n_rot, key_len;
+    if ((st = get_u32(g, arch, "context_length", true, &n_ctx, err)) ||
+        (st = get_u32(g, arch, "embedding_length", true, &n_embd, err)) ||
+        (st = get_u32(g, arch, "block_count", true, &n_layer, err)) ||
+        (st = get_u32(g, arch, "feed_forward_length", true, &n_ff, err)) ||
+        (st = get_u32(g, arch, "attention.head_count", true, &n_head, err)))
+        goto fail;
+    st = get_u32(g, arch, "attention.head_count_kv", false, &n_head_kv, err);
+    if (st == IG_ENOTFOUND) n_head_kv = n_head;
+    else if (st != IG_OK) goto fail;
+    if (n_embd == 0 || n_layer == 0 || n_ff == 0 || n_head == 0 || n_head_kv == 0 ||
+        n_embd > (1u << 20) || n_layer > 4096 || n_ff > (1u << 22) || n_head > 4096 ||
+        n_head % n_head_kv != 0) {
+        st = ig_errorf(err, IG_EFORMAT,
+                       "model: implausible sizes (embd %u, layers %u, ff %u, heads %u/%u kv)",
+                       n_embd, n_layer, n_ff, n_head, n_head_kv);
+        goto fail;
+    }
+    uint32_t head_dim = n_embd / n_head;
+    st = get_u32(g, arch, "attention.key_length", false, &key_len, err);
+    if (st == IG_OK) head_dim = key_len;
+    else if (st != IG_ENOTFOUND) goto fail;
+    if (head_dim == 0 || head_dim > 512 || head_dim * n_head != n_embd) {
+        st = ig_errorf(err, IG_EUNSUPPORTED, "model: head size %u x %u heads != embedding %u",
+                       head_dim, n_head, n_embd);
+        goto fail;
+    }
+    st = get_u32(g, arch, "rope.dimension_count", false, &n_rot, err);
+    if (st == IG_ENOTFOUND) n_rot = head_dim;
+    else if (st != IG_OK) goto fail;
+    if (n_rot > head_dim || n_rot % 2) {
+        st = ig_errorf(err, IG_EFORMAT, "model: rope dimension %u does not fit head size %u", n_rot,
+                       head_dim);
+        goto fail;
+    }
+    d->n_ctx_train = (int32_t)(n_ctx > INT32_MAX ? INT32_MAX : n_ctx);
+    d->n_embd = (int32_t)n_embd;
+    d->n_layer = (int32_t)n_layer;
+    d->n_ff = (int32_t)n_ff;
+    d->n_head = (int32_t)n_head;
+    d->n_head_kv = (int32_t)n_head_kv;
+    d->head_dim = (int32_t)head_dim;
+    m->n_rot = (int)n_rot;
+    if ((st = get_f32(g, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &m->rms_eps, err)) ||
+        (st = get_f32(g, arch, "rope.freq_base", 10000.0f, &m->rope_base, err)))
+        goto fail;
+
+    /* RoPE scaling: none or linear; YaRN and others are refused loudly. */
+    m->rope_scale = 1.0f;
+    {
+        char key[128];
+        ig_str type = {0};
+        snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+        if (ig_gguf_get_str(g, key, &type) == IG_OK && !ig_str_eq(type, "none")) {
+            if (!ig_str_eq(type, "linear")) {
+                st = ig_errorf(err, IG_EUNSUPPORTED, "model: rope scaling '%.*s' is not supported yet",
+                               (int)(type.len > 32 ? 32 : type.len), type.ptr);
+                goto fail;
+            }
+            float factor = 1.0f;
+            if ((st = get_f32(g, arch, "rope.scaling.factor", 1.0f, &factor, err))) goto fail;
+            if (!(factor > 0.0f)) {
+                st = ig_errorf(err, IG_EFORMAT, "model: rope scaling factor %g", (double)factor);
+                goto fail;
+            }
+            m->rope_scale = 1.0f / factor;
+        }
+    }
+    if ((st = bind_vector(g, "rope_freqs.weight", n_rot / 2, true, &m->rope_factors, err))) goto fail;
+
+    /* Weights. GGUF shapes are [n_cols (ne0), n_rows (ne1)]. */
+    const ig_gguf_tensor *te = ig_gguf_find_tensor(g, "token_embd.weight");
+    if (!te || te->n_dims != 2) {
+        st = ig_errorf(err, IG_EFORMAT, "model: missing or malformed tensor 'token_embd.weight'");
+        goto fail;
+    }
+    d->n_vocab = (int32_t)te->ne[1];
+    if ((st = bind_matrix(g, "token_embd.weight", n_embd, d->n_vocab, &m->tok_embd, err))) goto fail;
+    add_matrix_size(d, &m->tok_embd);
+    if ((st = bind_vector(g, "output_norm.weight", n_embd, false, &m->out_norm, err))) goto fail;
+    if (ig_gguf_find_tensor(g, "output.weight")) {
+        if ((st = bind_matrix(g, "output.weight", n_embd, d->n_vocab, &m->output, err))) goto fail;
+        add_matrix_size(d, &m->output);
+    } else {
+        m->output = m->tok_embd; /* tied embeddings */
+    }
+    m->layers = calloc(n_layer, sizeof *m->layers);
+    if (!m->layers) {
+        st = ig_errorf(err, IG_ENOMEM, "model: out of memory");
+        goto fail;
+    }
+    const int64_t q_dim = (int64_t)n_head * head_dim, kv_dim = (int64_t)n_head_kv * head_dim;
+    for (uint32_t l = 0; l < n_layer; l++) {
+        llama_layer *L = &m->layers[l];
+        char name[96];
+#define NAME(s) (snprintf(name, sizeof name, "blk.%u.%s.weight", l, s), name)
+        if ((st = bind_vector(g, NAME("attn_norm"), n_embd, false, &L->attn_norm, err)) ||
+            (st = bind_matrix(g, NAME("attn_q"), n_embd, q_dim, &L->wq, err)) ||
+            (st = bind_matrix(g, NAME("attn_k"), n_embd, kv_dim, &L->wk, err)) ||
+            (st = bind_matrix(g, NAME("attn_v"), n_embd, kv_dim, &L->wv, err)) ||
+            (st = bind_matrix(g, NAME("attn_output"), q_dim, n_embd, &L->wo, err)) ||
+            (st = bind_vector(g, NAME("ffn_norm"), n_embd, false, &L->ffn_norm, err)) ||
+            (st = bind_matrix(g, NAME("ffn_gate"), n_embd, n_ff, &L->w_gate, err)) ||
+            (st = bind_matrix(g, NAME("ffn_up"), n_embd, n_ff, &L->w_up, err)) ||
+            (st = bind_matrix(g, NAME("ffn_down"), n_ff, n_embd, &L->w_down, err)))
+            goto fail;
+#undef NAME
+        if (ig_gguf_find_tensor(g, (snprintf(name, sizeof name, "blk.%u.ffn_gate_inp.weight", l), name))) {
+            st = ig_errorf(err, IG_EUNSUPPORTED, "model: mixture-of-experts llama models are not supported yet");
+            goto fail;
+        }
+        add_matrix_size(d, &L->wq);
+        add_matrix_size(d, &L->wk);
+        add_matrix_size(d, &L->wv);
+        add_matrix_size(d, &L->wo);
+        add_matrix_size(d, &L->w_gate);
+        add_matrix_size(d, &L->w_up);
+        add_matrix_size(d, &L->w_down);
+        d->n_params += 2 * n_embd;
+        d->weight_bytes += 2 * n_embd * sizeof(float);
+    }
+    *desc = *d;
+    *impl = m;
+    return IG_OK;
+fail:
+    llama_free(m);
+    return st;
+}
+
+/* ---- forward ---- */
+
+static ig_status reserve(llama_model *m, int n_tokens, int n_ctx, ig_error *err) {
+    const ig_model_desc *d = &m->d;
+    if (n_tokens > m->cap_tokens) {
+        const size_t n = (size_t)n_tokens;
+        const size_t q_dim = (size_t)d->n_head * d->head_dim;
+        const size_t kv_dim = (size_t)d->n_head_kv * d->head_dim;
+        float *bufs[8] = {
+            realloc(m->x, n * d->n_embd * sizeof(float)),  realloc(m->xb, n * d->n_embd * sizeof(float)),
+            realloc(m->q, n * q_dim * sizeof(float)),      realloc(m->k, n * kv_dim * sizeof(float)),
+            realloc(m->v, n * kv_dim * sizeof(float)),     realloc(m->att_out, n * q_dim * sizeof(float)),
+            realloc(m->h1, n * d->n_ff * sizeof(float)),   realloc(m->h3, n * d->n_ff * sizeof(float)),
+        };
+        /* realloc either moved a buffer or left it: keep whatever we got so nothing leaks */
+        float **slots[8] = {&m->x, &m->xb, &m->q, &m->k, &m->v, &m->att_out, &m->h1, &m->h3};
+        bool ok = true;
+        for (int i = 0; i < 8; i++) {
+            if (bufs[i]) *slots[i] = bufs[i];
+            else ok = false;
+        }
+        if (!ok) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for %d tokens", n_tokens);
+        m->cap_tokens = n_tokens;
+    }
+    if (n_ctx > m->cap_ctx) {
+        float *s = realloc(m->scores, (size_t)n_ctx * sizeof(float));
+        if (!s) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for context %d", n_ctx);
+        m->scores = s;
+        m->cap_ctx = n_ctx;
+    }
+    return IG_OK;
+}
+
+static inline float round_f16(float x) { return ig_fp16_to_fp32(ig_fp32_to_fp16(x)); }
+
+/*
+ * Attention for token i, head h: softmax over positions 0..pos of
+ * (q . k_j) / sqrt(head_dim), then the weighted sum of v_j.
+ */
+static void attend(const llama_model *m, const ig_kv_cache *kv, const ig_batch_seq *seq, int layer,
+                   const float *q_head, int kv_head, int pos, float *scores, float *out) {
+    const int hd = m->d.head_dim, bs = kv->block_size;
+    const float scale = 1.0f / sqrtf((float)hd);
+    static int mode = -1;
+    if (mode < 0) mode = getenv("IG_ATTN_MODE") ? atoi(getenv("IG_ATTN_MODE")) : 4;
+    float qr[512]; /* head_dim <= 512 checked at load */
+    for (int i = 0; i < hd; i++) qr[i] = (mode & 1) ? q_head[i] : round_f16(q_head[i]);
+    if (mode & 4) {
+        float M = -INFINITY, S = 0.0f;
+        uint16_t acc[512];
+        for (int i = 0; i < hd; i++) acc[i] = 0;
+        for (int j = 0; j <= pos; j++) {
+            const uint16_t *kj = kv->k + ig_kv_offset(kv, seq->block_table[j / bs], layer, j % bs) +
+                                 (size_t)kv_head * hd;
+            const uint16_t *vj = kv->v + ig_kv_offset(kv, seq->block_table[j / bs], layer, j % bs) +
+                                 (size_t)kv_head * hd;
+            float sc = 0.0f;
+            for (int i = 0; i < hd; i++) sc += qr[i] * ig_fp16_to_fp32(kj[i]);
+            sc *= scale;
+            float Mold = M, ms = 1.0f, vs = 1.0f;
+            if (sc > M) {
+                M = sc;
+                ms = expf(Mold - M);
+                for (int i = 0; i < hd; i++) acc[i] = ig_fp32_to_fp16(ig_fp16_to_fp32(acc[i]) * ms);
+            } else {
+                vs = expf(sc - M);
+            }
+            for (int i = 0; i < hd; i++)
+                acc[i] = ig_fp32_to_fp16(ig_fp16_to_fp32(acc[i]) + ig_fp16_to_fp32(vj[i]) * vs);
+            S = S * ms + vs;
+        }
+        for (int i = 0; i < hd; i++) out[i] = ig_fp16_to_fp32(acc[i]) / S;
+        return;
+    }
+    for (int j = 0; j <= pos; j++) {
+        const uint16_t *kj = kv->k + ig_kv_offset(kv, seq->block_table[j / bs], layer, j % bs) +
+                             (size_t)kv_head * hd;
+        float s = 0.0f;
+        for (int i = 0; i < hd; i++) s += qr[i] * ig_fp16_to_fp32(kj[i]);
+        scores[j] = s * scale;
+    }
+    ig_softmax(scores, pos + 1);
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int j = 0; j <= pos; j++) {
+        const uint16_t *vj = kv->v + ig_kv_offset(kv, seq->block_table[j / bs], layer, j % bs) +
+                             (size_t)kv_head * hd;
+        const float w = (mode & 2) ? scores[j] : round_f16(scores[j]);
+        for (int i = 0; i < hd; i++) out[i] += w * ig_fp16_to_fp32(vj[i]);
+    }
+}
+
+static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, ig_pool *pool,
+                               float *logits, ig_error *err) {
+    llama_model *m = impl;
+    const ig_model_desc *d = &m->d;
+    const int n = b->n_tokens, E = d->n_embd, hd = d->head_dim;
+    const int q_dim = d->n_head * hd, kv_dim = d->n_head_kv * hd, group = d->n_head / d->n_head_kv;
+    int max_pos = 0;
+    for (int i = 0; i < n; i++)
+        if (b->pos[i] > max_pos) max_pos = b->pos[i];
+    ig_status st = reserve(m, n, max_pos + 1, err);
+    if (st != IG_OK) return st;
+
+    /* x: [n, n_embd] token embeddings */
+    for (int i = 0; i < n; i++) ig_matrix_get_row(&m->tok_embd, b->tokens[i], m->x + (size_t)i * E);
+
+    for (int l = 0; l < d->n_layer; l++) {
+        const llama_layer *L = &m->layers[l];
+        /* attention block */
+        for (int i = 0; i < n; i++)
+            ig_rmsnorm(m->xb + (size_t)i * E, m->x + (size_t)i * E, L->attn_norm, E, m->rms_eps);
+        ig_matmul(pool, &L->wq, m->xb, n, m->q); /* [n, n_head * hd] */
+        ig_matmul(pool, &L->wk, m->xb, n, m->k); /* [n, n_head_kv * hd] */
+        ig_matmul(pool, &L->wv, m->xb, n, m->v); /* [n, n_head_kv * hd] */
+        for (int i = 0; i < n; i++) {
+            for (int h = 0; h < d->n_head; h++)
+                ig_rope(m->q + (size_t)i * q_dim + h * hd, hd, m->n_rot, b->pos[i], m->rope_base,
+                        m->rope_scale, m->rope_factors, 0);
+            for (int h = 0; h < d->n_head_kv; h++)
+                ig_rope(m->k + (size_t)i * kv_dim + h * hd, hd, m->n_rot, b->pos[i], m->rope_base,
+                        m->rope_scale, m->rope_factors, 0);
+            /* write this token's K and V (F16) into its sequence's cache slot */
+            const ig_batch_seq *s = &b->seqs[b->seq[i]];
+            const int p = b->pos[i];
+            const size_t off = ig_kv_offset(kv, s->block_table[p / kv->block_size], l, p % kv->block_size);
+            for (int j = 0; j < kv_dim; j++) {
+                kv->k[off + j] = ig_fp32_to_fp16(m->k[(size_t)i * kv_dim + j]);
+                kv->v[off + j] = ig_fp32_to_fp16(m->v[(size_t)i * kv_dim + j]);
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            const ig_batch_seq *s = &b->seqs[b->seq[i]];
+            for (int h = 0; h < d->n_head; h++)
+                attend(m, kv, s, l, m->q + (size_t)i * q_dim + h * hd, h / group, b->pos[i], m->scores,
+                       m->att_out + (size_t)i * q_dim + h * hd);
+        }
+        ig_matmul(pool, &L->wo, m->att_out, n, m->xb); /* [n, n_embd] */
+        for (size_t j = 0; j < (size_t)n * E; j++) m->x[j] += m->xb[j];
+
+        /* feed-forward block */
+        for (int i = 0; i < n; i++)
+            ig_rmsnorm(m->xb + (size_t)i * E, m->x + (size_t)i * E, L->ffn_norm, E, m->rms_eps);
+        ig_matmul(pool, &L->w_gate, m->xb, n, m->h1); /* [n, n_ff] */
+        ig_matmul(pool, &L->w_up, m->xb, n, m->h3);   /* [n, n_ff] */
+        ig_silu_mul(m->h1, m->h3, n * d->n_ff);
+        ig_matmul(pool, &L->w_down, m->h1, n, m->xb); /* [n, n_embd] */
+        for (size_t j = 0; j < (size_t)n * E; j++) m->x[j] += m->xb[j];
+    }
+
+    /* final norm and logits, only for the tokens that want them */
+    int n_out = 0;
+    for (int i = 0; i < n; i++) {
+        bool want = b->want_logits ? b->want_logits[i] != 0 : i == n - 1;
+        if (!want) continue;
+        ig_rmsnorm(m->xb + (size_t)n_out * E, m->x + (size_t)i * E, m->out_norm, E, m->rms_eps);
+        n_out++;
+    }
+    if (n_out > 0) ig_matmul(pool, &m->output, m->xb, n_out, logits); /* [n_out, n_vocab] */
+    return IG_OK;
+}
+
+const ig_model_ops ig__llama_ops = {
+    .name = "llama",
+    .forward = llama_forward,
+    .free = llama_free,
+};
