@@ -508,3 +508,178 @@ Test(kv, prefix_caching_off_caches_nothing) {
     cr_assert_eq(stats(m).n_free, 8);
     ig_kv_manager_free(m);
 }
+
+/* ---- randomized simulation ---- */
+
+/*
+ * A model-free simulation of the engine's use: sequences start (match,
+ * reserve, chunked "prefill"), step, get preempted when reserve fails
+ * (released, later matched again), and finish at random. The "KV" is a
+ * shadow array: each slot holds a hash of the whole token prefix that
+ * produced it, written when a sequence computes that position. Every
+ * matched prefix and every sequence at release must find its own prefix
+ * hashes in its blocks: a wrong reuse or a write into a shared block shows
+ * up as a mismatch. ig_kv_check runs after every operation.
+ */
+#define SIM_SEQS       12
+#define SIM_MAX_TOKENS 160
+
+typedef struct {
+    ig_kv_seq *s;
+    int32_t toks[SIM_MAX_TOKENS];
+    uint64_t ph[SIM_MAX_TOKENS]; /* ph[i]: hash of toks[0..i] */
+    int32_t n_prompt, n_total;   /* prompt length, prompt + generated */
+    bool active;                 /* has a request */
+    bool matched;                /* matched since its last release */
+} sim_seq;
+
+static uint64_t rng_state;
+static uint32_t rnd(uint32_t n) {
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rng_state >> 33) % n;
+}
+
+static uint64_t weak_hash(uint64_t parent, const int32_t *t, int32_t n) {
+    return parent * 3 + (uint64_t)(t[0] & 1); /* collides all the time */
+}
+
+static void sim_verify(const ig_kv_manager *m, const sim_seq *q, const uint64_t *shadow,
+                       int32_t n) {
+    int32_t bs = ig_kv_manager_get_config(m)->block_size;
+    for (int32_t p = 0; p < n; p++) {
+        int32_t b = q->s->blocks[p / bs];
+        cr_assert_eq(shadow[(size_t)b * bs + p % bs], q->ph[p],
+                     "position %d (block %d) holds another prefix's KV", p, b);
+    }
+}
+
+static void simulate(ig_evict_policy policy, bool caching, ig_kv_hash_fn hash, uint64_t seed) {
+    enum { BS = 4, N_BLOCKS = 48, N_OPS = 4000 };
+    ig_kv_manager_config c = ig_kv_manager_config_default();
+    c.n_blocks = N_BLOCKS;
+    c.block_size = BS;
+    c.policy = policy;
+    c.prefix_caching = caching;
+    c.hash_fn = hash;
+    ig_kv_manager *m = NULL;
+    ig_error err = {0};
+    cr_assert_eq(ig_kv_manager_new(&c, &m, &err), IG_OK, "%s", err.message);
+    uint64_t *shadow = calloc((size_t)N_BLOCKS * BS, sizeof *shadow);
+    sim_seq *q = calloc(SIM_SEQS, sizeof *q);
+    rng_state = seed;
+    int32_t base[4][64];
+    for (int b = 0; b < 4; b++)
+        for (int i = 0; i < 64; i++) base[b][i] = (int32_t)rnd(1000);
+    uint64_t tally_lookup = 0, tally_hit = 0, n_preempt = 0, n_hits = 0;
+    for (int i = 0; i < SIM_SEQS; i++) q[i].s = seq_new(m);
+
+    for (int op = 0; op < N_OPS; op++) {
+        sim_seq *x = &q[rnd(SIM_SEQS)];
+        uint32_t kind = rnd(10);
+        if (!x->active) {
+            /* New request: a shared base prefix, then a few tokens from a tiny vocabulary. */
+            int b = (int)rnd(4), l = (int)rnd(49);
+            x->n_prompt = l + 1 + (int32_t)rnd(24);
+            x->n_total = x->n_prompt + (int32_t)rnd(30);
+            for (int i = 0; i < x->n_total; i++) x->toks[i] = i < l ? base[b][i] : (int32_t)rnd(3);
+            uint64_t h = 1469598103934665603ull;
+            for (int i = 0; i < x->n_total; i++) {
+                h = (h ^ (uint64_t)x->toks[i]) * 1099511628211ull;
+                x->ph[i] = h;
+            }
+            x->active = true;
+            x->matched = false;
+        } else if (kind < 2) {
+            /* Finish or cancel. */
+            sim_verify(m, x, shadow, x->s->n_tokens);
+            ig_kv_release(m, x->s);
+            x->active = false;
+        } else {
+            if (!x->matched) {
+                int32_t probe = ig_kv_probe_prefix(m, x->toks, x->n_prompt), n_cached = -1;
+                cr_assert_eq(ig_kv_match_prefix(m, x->s, x->toks, x->n_prompt, &n_cached, &err),
+                             IG_OK, "%s", err.message);
+                cr_assert_eq(n_cached, probe);
+                cr_assert_eq(n_cached % BS, 0);
+                cr_assert_lt(n_cached, x->n_prompt);
+                sim_verify(m, x, shadow, n_cached);
+                x->matched = true;
+                if (caching) tally_lookup += (uint64_t)x->n_prompt;
+                tally_hit += (uint64_t)n_cached;
+                n_hits += n_cached > 0;
+            }
+            int32_t done = x->s->n_tokens;
+            /* Prefill in chunks, then one token per step. */
+            int32_t chunk = done < x->n_prompt ? 1 + (int32_t)rnd(16) : 1;
+            int32_t upto = done + chunk;
+            if (upto > x->n_total) upto = x->n_total;
+            if (upto == done) {
+                ig_kv_release(m, x->s); /* generated everything */
+                x->active = false;
+            } else {
+                ig_kv_stats before = stats(m);
+                ig_status st = ig_kv_reserve(m, x->s, upto, &err);
+                if (st == IG_EOVERLOADED) {
+                    ig_kv_stats after = stats(m);
+                    cr_assert_eq(after.n_free, before.n_free);
+                    cr_assert_eq(after.n_cached_free, before.n_cached_free);
+                    /* Preempt: drop everything, recompute later. */
+                    sim_verify(m, x, shadow, x->s->n_tokens);
+                    ig_kv_release(m, x->s);
+                    x->matched = false;
+                    n_preempt++;
+                } else {
+                    cr_assert_eq(st, IG_OK, "%s", err.message);
+                    for (int32_t p = done; p < upto; p++) {
+                        int32_t blk = x->s->blocks[p / BS];
+                        shadow[(size_t)blk * BS + p % BS] = x->ph[p];
+                    }
+                    cr_assert_eq(ig_kv_commit(m, x->s, x->toks, upto, &err), IG_OK, "%s",
+                                 err.message);
+                }
+            }
+        }
+        ig_error cerr = {0};
+        cr_assert_eq(ig_kv_check(m, &cerr), IG_OK, "op %d: %s", op, cerr.message);
+    }
+    ig_kv_stats st = stats(m);
+    cr_assert_eq(st.lookup_tokens, tally_lookup);
+    cr_assert_eq(st.hit_tokens, tally_hit);
+    if (caching) {
+        cr_assert_gt(n_hits, 50, "the workload should hit the cache (hits %lu)",
+                     (unsigned long)n_hits);
+        cr_assert_gt(st.n_evictions, 0);
+    } else {
+        cr_assert_eq(tally_hit, 0);
+        cr_assert_eq(st.n_published, 0);
+    }
+    cr_assert_gt(n_preempt, 0, "the workload should run out of blocks sometimes");
+    for (int i = 0; i < SIM_SEQS; i++) {
+        if (q[i].active) sim_verify(m, &q[i], shadow, q[i].s->n_tokens);
+        ig_kv_seq_free(q[i].s);
+    }
+    check(m);
+    st = stats(m);
+    cr_assert_eq(st.n_used, 0);
+    cr_assert_eq(st.n_free + st.n_cached_free, N_BLOCKS);
+    cr_assert_eq(st.n_cached_free, st.n_published);
+    free(q);
+    free(shadow);
+    ig_kv_manager_free(m);
+}
+
+Test(kv_sim, lru) {
+    simulate(IG_EVICT_LRU, true, NULL, 1);
+}
+Test(kv_sim, lfu) {
+    simulate(IG_EVICT_LFU, true, NULL, 2);
+}
+Test(kv_sim, fifo) {
+    simulate(IG_EVICT_FIFO, true, NULL, 3);
+}
+Test(kv_sim, colliding_keys) {
+    simulate(IG_EVICT_LRU, true, weak_hash, 4);
+}
+Test(kv_sim, caching_off) {
+    simulate(IG_EVICT_LRU, false, NULL, 5);
+}
