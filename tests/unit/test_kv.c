@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "kv/kv_manager.h"
+#include "model/model.h"
+#include "testutil.h"
 
 Test(kv_config, policy_names_round_trip) {
     ig_evict_policy p = IG_EVICT_COUNT_;
@@ -682,4 +684,104 @@ Test(kv_sim, colliding_keys) {
 }
 Test(kv_sim, caching_off) {
     simulate(IG_EVICT_LRU, false, NULL, 5);
+}
+
+/* ---- end to end with a real model ---- */
+
+/* Forward tokens[from, to) of one sequence; logits of every one of them into out. */
+static void forward_range(ig_model *m, ig_kv_cache *kv, const int32_t *table, int32_t n_blocks,
+                          const int32_t *toks, int32_t from, int32_t to, float *out) {
+    int32_t n = to - from, pos[64], seq[64];
+    uint8_t want[64];
+    cr_assert_leq(n, 64);
+    for (int32_t i = 0; i < n; i++) {
+        pos[i] = from + i;
+        seq[i] = 0;
+        want[i] = 1;
+    }
+    ig_batch_seq bs = {table, n_blocks};
+    ig_batch b = {.n_tokens = n,
+                  .tokens = toks + from,
+                  .pos = pos,
+                  .seq = seq,
+                  .want_logits = want,
+                  .n_seqs = 1,
+                  .seqs = &bs};
+    ig_error err = {0};
+    cr_assert_eq(ig_model_forward(m, &b, kv, NULL, out, &err), IG_OK, "%s", err.message);
+}
+
+/*
+ * Sequence A computes a 40-token prompt; sequence B shares its first 36
+ * tokens, reuses A's two full blocks from the prefix cache (while A still
+ * holds them) and computes only positions 32..45, then decodes greedily. Its
+ * logits must be bit-identical to computing B's whole prompt from scratch in
+ * a cache of its own.
+ */
+Test(kv_model, prefix_hit_gives_bit_identical_logits) {
+    ig_model *model = NULL;
+    ig_error err = {0};
+    cr_assert_eq(ig_model_load(ig_test_path("models/stories260K.gguf"), &model, &err), IG_OK, "%s",
+                 err.message);
+    const int32_t nv = model->desc.n_vocab, nl = model->desc.n_layer;
+    const int32_t kv_dim = model->desc.n_head_kv * model->desc.head_dim;
+    enum { BS = 16, NA = 40, NB = 46, SHARED = 36, DECODE = 4, NMAX = NB + DECODE };
+    int32_t ta[NA], tb[NMAX];
+    for (int i = 0; i < NA; i++) ta[i] = (int32_t)((i * 37 + 11) % nv);
+    for (int i = 0; i < NB; i++) tb[i] = i < SHARED ? ta[i] : (int32_t)((i * 53 + 5) % nv);
+
+    ig_kv_cache *kv = NULL, *ref_kv = NULL;
+    cr_assert_eq(ig_kv_cache_new(nl, kv_dim, BS, 16, &kv, &err), IG_OK, "%s", err.message);
+    cr_assert_eq(ig_kv_cache_new(nl, kv_dim, BS, 4, &ref_kv, &err), IG_OK, "%s", err.message);
+    ig_kv_manager *m = mk(16, BS, IG_EVICT_LRU);
+    float *lg = malloc((size_t)64 * nv * sizeof *lg), *ref = malloc((size_t)64 * nv * sizeof *ref);
+
+    /* A: whole prompt, committed. */
+    ig_kv_seq *a = seq_new(m), *b = seq_new(m);
+    int32_t cached = -1;
+    cr_assert_eq(ig_kv_match_prefix(m, a, ta, NA, &cached, &err), IG_OK);
+    cr_assert_eq(ig_kv_reserve(m, a, NA, &err), IG_OK);
+    forward_range(model, kv, a->blocks, a->n_blocks, ta, 0, NA, lg);
+    cr_assert_eq(ig_kv_commit(m, a, ta, NA, &err), IG_OK);
+
+    /* B: hits A's two full blocks, computes the rest. */
+    cr_assert_eq(ig_kv_match_prefix(m, b, tb, NB, &cached, &err), IG_OK);
+    cr_assert_eq(cached, 32);
+    cr_assert_eq(b->blocks[0], a->blocks[0]);
+    cr_assert_eq(ig_kv_reserve(m, b, NB, &err), IG_OK);
+    forward_range(model, kv, b->blocks, b->n_blocks, tb, cached, NB, lg);
+    cr_assert_eq(ig_kv_commit(m, b, tb, NB, &err), IG_OK);
+    check(m);
+
+    /* Reference: B's prompt from scratch in its own cache. */
+    int32_t ref_table[4] = {0, 1, 2, 3};
+    forward_range(model, ref_kv, ref_table, 4, tb, 0, NB, ref);
+    for (int i = cached; i < NB; i++)
+        cr_assert(memcmp(&lg[(size_t)(i - cached) * nv], &ref[(size_t)i * nv],
+                         (size_t)nv * sizeof *lg) == 0,
+                  "position %d: logits after a prefix hit differ from computing from scratch", i);
+
+    /* Greedy decode a few tokens both ways. */
+    float *last = &lg[(size_t)(NB - 1 - cached) * nv];
+    for (int step = 0; step < DECODE; step++) {
+        int32_t n = NB + step, best = 0;
+        for (int32_t v = 1; v < nv; v++)
+            if (last[v] > last[best]) best = v;
+        tb[n] = best;
+        cr_assert_eq(ig_kv_reserve(m, b, n + 1, &err), IG_OK);
+        forward_range(model, kv, b->blocks, b->n_blocks, tb, n, n + 1, lg);
+        cr_assert_eq(ig_kv_commit(m, b, tb, n + 1, &err), IG_OK);
+        forward_range(model, ref_kv, ref_table, 4, tb, n, n + 1, ref);
+        cr_assert(memcmp(lg, ref, (size_t)nv * sizeof *lg) == 0, "decode step %d differs", step);
+        last = lg;
+    }
+    ig_kv_seq_free(a);
+    ig_kv_seq_free(b);
+    check(m);
+    ig_kv_manager_free(m);
+    free(lg);
+    free(ref);
+    ig_kv_cache_free(kv);
+    ig_kv_cache_free(ref_kv);
+    ig_model_free(model);
 }
