@@ -11,6 +11,8 @@ PKGS=(
   libpcre2-dev
   libutf8proc-dev
   libjansson-dev
+  python3
+  libxxhash-dev
   clang
   libclang-rt-dev
 )

@@ -7,7 +7,8 @@
 # Seeds: tests/fuzz/seeds/NAME/* if that directory exists, plus, per target,
 # a seed_NAME function below (gguf: small files and prefixes from the test data
 # in $IGNIS_TEST_DATA, default ../shared, and tiny generated GGUF images).
-# The corpus directory keeps what the fuzzer learns between runs.
+# A seed_NAME function may also write BUILD_DIR/NAME.dict (a libFuzzer
+# dictionary). The corpus directory keeps what the fuzzer learns between runs.
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -73,6 +74,23 @@ seed_fuzz_gguf() {
         fi
         head -c 65536 "$f" > "$dir/prefix64k-$(basename "$f")"
     done
+    # A dictionary of the format's tokens: magic, versions, common keys,
+    # the alignment key, and little-endian type ids and large counts.
+    cat > "$build/fuzz_gguf.dict" <<'DICT'
+"GGUF"
+"\x02\x00\x00\x00"
+"\x03\x00\x00\x00"
+"general.alignment"
+"general.architecture"
+"tokenizer.ggml.tokens"
+"llama.context_length"
+"\x09\x00\x00\x00"
+"\x08\x00\x00\x00"
+"\x0c\x00\x00\x00"
+"\x20\x00\x00\x00"
+"\xff\xff\xff\xff\xff\xff\xff\xff"
+"\x00\x00\x00\x00\x00\x00\x00\x80"
+DICT
 }
 
 status=0
@@ -90,8 +108,10 @@ for bin in "$build"/fuzz_*; do
     if declare -F "seed_$name" >/dev/null; then
         "seed_$name" "$corpus"
     fi
+    dict=()
+    if [ -f "$build/$name.dict" ]; then dict=(-dict="$build/$name.dict"); fi
     echo "fuzz.sh: $name for ${seconds}s over $(ls "$corpus" | wc -l) inputs"
-    if ! "$bin" "$corpus" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 \
+    if ! "$bin" "$corpus" "${dict[@]}" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" \
         >"$build/$name.log" 2>&1; then
         echo "fuzz.sh: $name FAILED; log: $build/$name.log, reproducer(s) in $artifacts/" >&2

@@ -128,6 +128,10 @@ ig_status ig_generate(ig_model *m, ig_pool *pool, const int32_t *prompt, size_t 
 
     ig_detok dt;
     ig_detok_init(&dt, m->vocab, false);
+    /* The continuation of a prompt keeps its leading space (" there"); only text
+       that starts the output (a prompt of special tokens only, e.g. BOS) drops it. */
+    for (size_t i = 0; i < n_prompt; i++)
+        if (m->vocab->attr[prompt[i]] != IG_TOKEN_CONTROL) dt.at_start = false;
     char piece[256];
     int32_t cur_pos = (int32_t)n_prompt;
     for (;;) {

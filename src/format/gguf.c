@@ -395,7 +395,7 @@ static ig_status build_tensor_index(ig_gguf *g, ig_error *err) {
 
 static ig_status parse_header(parser *p, ig_gguf *g, uint64_t *n_tensors, uint64_t *n_kv) {
     ig_status st;
-    const uint8_t *magic;
+    const uint8_t *magic = NULL;
     p->section = "header";
     p->idx = -1;
     p->part = "magic";

@@ -149,7 +149,8 @@ size_t ig_token_to_piece(const ig_vocab *v, int32_t id, bool render_special, cha
  * the first piece that yields any bytes is dropped, so that for SPM
  * detokenize(tokenize(s)) == s. (llama.cpp drops it only when that piece is
  * the very first token, so after an unrendered BOS it keeps the space.) No
- * "clean spaces" rewriting is done: BPE and SPM output is lossless.
+ * "clean spaces" rewriting is done, so for BPE and SPM (on valid UTF-8
+ * holding no literal U+2581) detokenize(tokenize(s)) == s.
  * The bytes are joined as they are: invalid UTF-8 is passed through.
  * Errors: IG_ENOMEM (nothing is returned).
  */
