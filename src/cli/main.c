@@ -19,6 +19,8 @@ static const char USAGE[] =
     "  run        generate text from a prompt\n"
     "  tokenize   print the token ids of a text\n"
     "  info       describe a model file\n"
+    "  bench      measure prompt and generation speed (and memory bandwidth)\n"
+    "  gen-model  write a random-weight model in a real shape (for benchmarks)\n"
     "\n"
     "`ignis <command> --help` describes each command's options.\n";
 
@@ -85,6 +87,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return ig_cli_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return ig_cli_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return ig_cli_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return ig_cli_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "gen-model")) return ig_cli_gen_model(argc - 1, argv + 1);
     ig_cli_fail("unknown command '%s' (try `ignis --help`)", cmd);
     return 2;
 }
