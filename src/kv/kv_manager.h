@@ -127,10 +127,11 @@ typedef struct ig_kv_manager ig_kv_manager;
  * after ig_kv_reserve (it grows), so take it afresh each step.
  */
 typedef struct ig_kv_seq {
-    int32_t *blocks;         /* [n_blocks] block ids; blocks[i] holds positions [i*bs, (i+1)*bs) */
-    int32_t n_blocks;        /* blocks held (each with one reference from this table) */
-    int32_t n_tokens;        /* positions [0, n_tokens) hold valid KV (committed or matched) */
-    int32_t n_cached_tokens; /* tokens the last ig_kv_match_prefix found in the cache */
+    int32_t *blocks;  /* [n_blocks] block ids; blocks[i] holds positions [i*bs, (i+1)*bs) */
+    int32_t n_blocks; /* blocks held (each with one reference from this table) */
+    int32_t n_tokens; /* positions [0, n_tokens) hold valid KV (committed or matched) */
+    int32_t
+        n_cached_tokens; /* tokens the last ig_kv_match_prefix found cached (kept after release) */
     /* internal */
     int32_t cap_blocks;  /* allocated length of blocks/keys/canon/canon_gen */
     int32_t n_keyed;     /* full blocks whose key is in keys[] (= n_tokens / bs after commit) */

@@ -43,6 +43,16 @@ ig_status ig__pretok_new(const char *name, ig_pretok **out, ig_error *err);
 void ig__pretok_free(ig_pretok *p);
 
 /*
+ * Compile a pre-tokenizer from a NULL-terminated list of regexes in
+ * llama.cpp's dialect (\p{N}, \p{L}, \p{P}, \p{M}, \p{S} collapsed as
+ * described in pretok.c), with IG_PRETOK_* flags; `name` is for messages.
+ * For tests and experiments; the same errors as ig__pretok_new (a regex that
+ * does not compile gives IG_EINTERNAL naming it and the offset).
+ */
+ig_status ig__pretok_new_regexes(const char *name, const char *const *regexes, unsigned flags,
+                                 ig_pretok **out, ig_error *err);
+
+/*
  * What else llama.cpp ties to a pre-tokenizer name (flags, or-ed):
  * IG_PRETOK_IGNORE_MERGES: a piece that is itself a token skips the merges
  * (llama3, tekken, ...); IG_PRETOK_ADD_BOS: the vocabulary adds BOS unless

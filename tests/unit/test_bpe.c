@@ -225,3 +225,258 @@ Test(pretok, every_known_name_compiles_and_partitions) {
         ig__pretok_free(p);
     }
 }
+
+/*
+ * Rewritten regexes against llama.cpp's original spelling: the o200k-style
+ * letter classes and superbpe's digit grouping are run in a faster form (see
+ * pretok.c); on random text both must cut identically.
+ */
+#define ORIG_CONTR "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
+#define ORIG_O200K(LM)                                                                             \
+    "[^\\r\\n\\p{L}\\p{N}]?((?=[" LM "])([^a-z]))*((?=[" LM "])([^A-Z]))+" ORIG_CONTR              \
+    "?|[^\\r\\n\\p{L}\\p{N}]?((?=[" LM "])([^a-z]))+((?=[" LM "])([^A-Z]))*" ORIG_CONTR            \
+    "?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
+static void random_text(char *buf, size_t cap, size_t *len) {
+    static const char *const atoms[] = {"a",
+                                        "b",
+                                        "Z",
+                                        "Q",
+                                        "s",
+                                        "S",
+                                        "t",
+                                        "T",
+                                        "l",
+                                        "L",
+                                        "e",
+                                        "E",
+                                        "r",
+                                        "R",
+                                        "v",
+                                        "V",
+                                        "m",
+                                        "d",
+                                        "'",
+                                        "0",
+                                        "7",
+                                        "1",
+                                        " ",
+                                        " ",
+                                        "  ",
+                                        "\n",
+                                        "\r\n",
+                                        "\t",
+                                        "/",
+                                        ".",
+                                        ",",
+                                        "!",
+                                        "~",
+                                        "$",
+                                        "-",
+                                        "\xC3\xA9" /* é */,
+                                        "\xC3\x89" /* É */,
+                                        "\xE4\xB8\x96" /* 世 */,
+                                        "\xCC\x81" /* U+0301 */,
+                                        "\xD9\xA3" /* Arabic-Indic 3 */,
+                                        "\xC2\xA0" /* NBSP */,
+                                        "\xF0\x9F\x98\x80" /* emoji */};
+    size_t n_atoms = sizeof atoms / sizeof atoms[0], o = 0;
+    size_t want = (size_t)(rand() % 40);
+    for (size_t i = 0; i < want; i++) {
+        const char *a = atoms[rand() % (int)n_atoms];
+        size_t l = strlen(a);
+        if (o + l >= cap) break;
+        memcpy(buf + o, a, l);
+        o += l;
+    }
+    *len = o;
+}
+
+static void check_same_cuts(const char *name_a, const char *const *ra, const char *name_b,
+                            const char *const *rb) {
+    ig_pretok *a = NULL, *b = NULL;
+    ig_error err = {0};
+    if (name_a)
+        cr_assert_eq(ig__pretok_new(name_a, &a, &err), IG_OK, "%s", err.message);
+    else
+        cr_assert_eq(ig__pretok_new_regexes("a", ra, 0, &a, &err), IG_OK, "%s", err.message);
+    if (name_b)
+        cr_assert_eq(ig__pretok_new(name_b, &b, &err), IG_OK, "%s", err.message);
+    else
+        cr_assert_eq(ig__pretok_new_regexes("b", rb, 0, &b, &err), IG_OK, "%s", err.message);
+    ig_pretok_pieces pa = {0}, pb = {0};
+    srand(777);
+    for (int iter = 0; iter < 2000; iter++) {
+        char text[256];
+        size_t len;
+        random_text(text, sizeof text, &len);
+        cr_assert_eq(ig__pretok_split(a, text, len, &pa), IG_OK);
+        cr_assert_eq(ig__pretok_split(b, text, len, &pb), IG_OK);
+        bool same = pa.n == pb.n && memcmp(pa.ends, pb.ends, pa.n * sizeof *pa.ends) == 0;
+        cr_assert(same, "%s: cuts differ on \"%.*s\" (%zu vs %zu pieces)", name_a ? name_a : name_b,
+                  (int)len, text, pa.n, pb.n);
+    }
+    ig__pretok_pieces_free(&pa);
+    ig__pretok_pieces_free(&pb);
+    ig__pretok_free(a);
+    ig__pretok_free(b);
+}
+
+Test(pretok, rewritten_o200k_classes_cut_like_the_original) {
+    static const char *const gpt4o[] = {ORIG_O200K("\\p{L}"), NULL};
+    static const char *const inkling[] = {ORIG_O200K("\\p{L}\\p{M}"), NULL};
+    static const char *const tekken[] = {
+        "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+|"
+        "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*|"
+        "\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+        NULL};
+    check_same_cuts("gpt-4o", NULL, NULL, gpt4o);
+    check_same_cuts("inkling", NULL, NULL, inkling);
+    check_same_cuts("tekken", NULL, NULL, tekken);
+}
+
+Test(pretok, digit_threes_cut_like_the_lookahead_regex) {
+    /* a different spelling of superbpe's regex, so that it runs through PCRE2 */
+    static const char *const superbpe[] = {"\\p{N}+", "(?=(?:\\d{3})+(?!\\d))", NULL};
+    check_same_cuts("superbpe", NULL, NULL, superbpe);
+}
+
+Test(pretok, regex_error_is_reported) {
+    static const char *const bad[] = {"[a-", NULL};
+    ig_pretok *p = NULL;
+    ig_error err = {0};
+    cr_assert_eq(ig__pretok_new_regexes("bad", bad, 0, &p, &err), IG_EINTERNAL);
+    cr_assert_null(p);
+    cr_assert(strstr(err.message, "regex 0") != NULL, "%s", err.message);
+}
+
+/* ---- the byte-level BPE vocabularies in the test data ---- */
+
+static const char *const bpe_vocabs[] = {"gpt-2",  "falcon",         "mpt",         "starcoder",
+                                         "refact", "deepseek-coder", "deepseek-llm"};
+
+static ig_vocab *load_vocab(const char *name) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", name);
+    ig_gguf *g = NULL;
+    ig_vocab *v = NULL;
+    ig_error err = {0};
+    cr_assert_eq(ig_gguf_open(ig_test_path(rel), &g, &err), IG_OK, "%s: %s", name, err.message);
+    cr_assert_eq(ig_vocab_load(g, &v, &err), IG_OK, "%s: %s", name, err.message);
+    ig_gguf_free(g);
+    cr_assert_eq(v->type, IG_VOCAB_BPE, "%s is not byte-level BPE", name);
+    return v;
+}
+
+/* The next test string of an .inp file (cases end with "\n__ggml_vocab_test__\n"). */
+static bool next_case(char **cur, char *end, char **text, size_t *len) {
+    static const char sep[] = "\n__ggml_vocab_test__\n";
+    if (*cur >= end) return false;
+    char *m = memmem(*cur, (size_t)(end - *cur), sep, sizeof sep - 1);
+    *text = *cur;
+    *len = m ? (size_t)(m - *cur) : (size_t)(end - *cur);
+    *cur = m ? m + sizeof sep - 1 : end;
+    return true;
+}
+
+/* detokenize(tokenize(text)) == text */
+static void check_roundtrip(const ig_vocab *v, const char *name, const char *text, size_t len) {
+    ig_tokens t = {0};
+    ig_error err = {0};
+    ig_tokenize_opts opts = {.add_special = false, .parse_special = false};
+    cr_assert_eq(ig_tokenize(v, text, len, opts, &t, &err), IG_OK, "%s: %s", name, err.message);
+    char *back = NULL;
+    size_t back_len = 0;
+    cr_assert_eq(ig_detokenize(v, t.ids, t.n, false, &back, &back_len), IG_OK);
+    cr_assert(back_len == len && memcmp(back, text, len) == 0, "%s: \"%.*s\" detokenizes to \"%s\"",
+              name, (int)(len < 200 ? len : 200), text, back);
+    free(back);
+    ig_tokens_free(&t);
+}
+
+Test(bpe_vectors, llama_cpp_vectors_and_roundtrip) {
+    for (size_t i = 0; i < sizeof bpe_vocabs / sizeof bpe_vocabs[0]; i++) {
+        const char *name = bpe_vocabs[i];
+        ig_vocab *v = load_vocab(name);
+        char rel[128];
+        size_t inp_len = 0, out_len = 0;
+        snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf.inp", name);
+        char *inp = ig_test_read_file(ig_test_path(rel), &inp_len);
+        snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf.out", name);
+        char *outs = ig_test_read_file(ig_test_path(rel), &out_len);
+        cr_assert(inp && outs, "%s: cannot read the vectors", name);
+
+        char *cur = inp, *text, *line = outs;
+        size_t len, n_cases = 0;
+        while (next_case(&cur, inp + inp_len, &text, &len)) {
+            char *eol = strchr(line, '\n');
+            cr_assert_not_null(eol, "%s: .out has fewer lines than cases", name);
+            *eol = '\0';
+            ig_tokens t = {0};
+            ig_error err = {0};
+            ig_tokenize_opts opts = {.add_special = false, .parse_special = false};
+            cr_assert_eq(ig_tokenize(v, text, len, opts, &t, &err), IG_OK, "%s", err.message);
+            char got[4096];
+            size_t o = 0;
+            got[0] = '\0';
+            for (size_t k = 0; k < t.n && o + 16 < sizeof got; k++)
+                o += (size_t)snprintf(got + o, sizeof got - o, "%s%d", k ? " " : "", t.ids[k]);
+            char *want = line;
+            while (*want == ' ') want++;
+            size_t wl = strlen(want);
+            while (wl > 0 && want[wl - 1] == ' ') want[--wl] = '\0';
+            cr_expect_str_eq(got, want, "%s case %zu \"%.*s\"", name, n_cases, (int)len, text);
+            ig_tokens_free(&t);
+            check_roundtrip(v, name, text, len);
+            line = eol + 1;
+            n_cases++;
+        }
+        cr_expect_eq(n_cases, 46, "%s: %zu cases", name, n_cases);
+        free(inp);
+        free(outs);
+        ig_vocab_free(v);
+    }
+}
+
+Test(bpe_vectors, gpt_neox_default_pre_roundtrips) {
+    /* no tokenizer.ggml.pre: the "default" regex list; no vectors, so check losslessness */
+    ig_vocab *v = load_vocab("gpt-neox");
+    cr_assert_str_eq(v->pre, "default");
+    size_t inp_len = 0;
+    char *inp = ig_test_read_file(ig_test_path("vocab/ggml-vocab-gpt-2.gguf.inp"), &inp_len);
+    cr_assert_not_null(inp);
+    char *cur = inp, *text;
+    size_t len;
+    while (next_case(&cur, inp + inp_len, &text, &len)) check_roundtrip(v, "gpt-neox", text, len);
+    free(inp);
+    ig_vocab_free(v);
+}
+
+Test(bpe_vectors, long_runs_and_odd_bytes_roundtrip) {
+    const size_t n = 100000;
+    char *s = malloc(n + 1);
+    cr_assert_not_null(s);
+    ig_vocab *v = load_vocab("gpt-2");
+    memset(s, ' ', n); /* one long whitespace piece */
+    check_roundtrip(v, "spaces", s, n);
+    for (size_t i = 0; i < n; i++) s[i] = (char)('0' + i % 10); /* one long number piece */
+    check_roundtrip(v, "digits", s, n);
+    for (size_t i = 0; i < n; i++) s[i] = 'a'; /* one long word: every pair merges alike */
+    check_roundtrip(v, "letters", s, n);
+    ig_vocab_free(v);
+
+    /*
+     * Every ASCII byte, controls included, in vocabularies that hold all 256 byte
+     * tokens (falcon's lacks some control bytes, which then vanish, as in llama.cpp).
+     */
+    char ascii[128];
+    for (int i = 0; i < 128; i++) ascii[i] = (char)(127 - i);
+    const char *names[] = {"gpt-2", "deepseek-llm", "starcoder", "mpt"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        v = load_vocab(names[k]);
+        check_roundtrip(v, names[k], ascii, sizeof ascii);
+        check_roundtrip(v, names[k], s, 5000);
+        ig_vocab_free(v);
+    }
+    free(s);
+}
