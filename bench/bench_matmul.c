@@ -134,12 +134,18 @@ int main(int argc, char **argv) {
         ig_matrix m = {
             .type = types[ti], .n_cols = cols, .n_rows = rows, .row_bytes = row_bytes, .data = w};
         for (int b = 0; b < n_batches; b++) {
-            ig_matmul(pool, &m, x, batches[b], y); /* warm-up */
+            size_t sb = ig_matmul_scratch_bytes(&m, batches[b]);
+            void *scratch = sb ? malloc(sb) : NULL;
+            if (sb && !scratch) {
+                fprintf(stderr, "bench_matmul: out of memory\n");
+                return 1;
+            }
+            ig_matmul(pool, &m, x, batches[b], y, scratch); /* warm-up */
             double best = 1e300, t_all = 0;
             int reps = 0;
             while (t_all < min_ms || reps < 2) {
                 double t0 = now_ms();
-                ig_matmul(pool, &m, x, batches[b], y);
+                ig_matmul(pool, &m, x, batches[b], y, scratch);
                 double dt = now_ms() - t0;
                 t_all += dt;
                 if (dt < best) best = dt;
@@ -150,6 +156,7 @@ int main(int argc, char **argv) {
             printf("| %s | %d | %.3f | %.2f | %.2f |\n", tr->name, batches[b], best,
                    bytes / (best * 1e6), flops / (best * 1e6));
             fflush(stdout);
+            free(scratch);
         }
         free(w);
     }
