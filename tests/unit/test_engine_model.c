@@ -164,7 +164,7 @@ static void check_model(const char *rel, int n_modes) {
 }
 
 Test(engine_model, stories260K_batched_equals_alone) {
-    check_model("models/stories260K.gguf");
+    check_model("models/stories260K.gguf", 2);
 }
 
 Test(engine_model, synth_q8_0_batched_equals_alone) {
