@@ -54,6 +54,8 @@ typedef struct {
     int cap_tokens;
     float *x, *xb, *q, *k, *v, *att_out, *h1, *h3, *scores;
     int cap_ctx;
+    void *act;          /* matmul scratch: activations converted for the integer dots */
+    int cap_act_tokens; /* tokens `act` has room for in every matmul */
 } llama_model;
 
 /* ---- binding weights ---- */
@@ -138,6 +140,7 @@ static void llama_free(void *impl) {
     free(m->h1);
     free(m->h3);
     free(m->scores);
+    free(m->act);
     free(m);
 }
 
@@ -307,6 +310,19 @@ static ig_status reserve(llama_model *m, int n_tokens, int n_ctx, ig_error *err)
         if (!ok) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for %d tokens", n_tokens);
         m->cap_tokens = n_tokens;
     }
+    if (n_tokens > m->cap_act_tokens) {
+        size_t need = ig_matmul_scratch_bytes(&m->output, n_tokens), b;
+        for (int l = 0; l < d->n_layer; l++) {
+            const llama_layer *L = &m->layers[l];
+            const ig_matrix *ws[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+            for (int i = 0; i < 7; i++)
+                if ((b = ig_matmul_scratch_bytes(ws[i], n_tokens)) > need) need = b;
+        }
+        void *a = realloc(m->act, need ? need : 1);
+        if (!a) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for %d tokens", n_tokens);
+        m->act = a;
+        m->cap_act_tokens = n_tokens;
+    }
     if (n_ctx > m->cap_ctx) {
         float *s = realloc(m->scores, (size_t)n_ctx * sizeof(float));
         if (!s) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for context %d", n_ctx);
@@ -394,9 +410,9 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
         /* attention block */
         for (int i = 0; i < n; i++)
             ig_rmsnorm(m->xb + (size_t)i * E, m->x + (size_t)i * E, L->attn_norm, E, m->rms_eps);
-        ig_matmul(pool, &L->wq, m->xb, n, m->q); /* [n, n_head * hd] */
-        ig_matmul(pool, &L->wk, m->xb, n, m->k); /* [n, n_head_kv * hd] */
-        ig_matmul(pool, &L->wv, m->xb, n, m->v); /* [n, n_head_kv * hd] */
+        ig_matmul(pool, &L->wq, m->xb, n, m->q, m->act); /* [n, n_head * hd] */
+        ig_matmul(pool, &L->wk, m->xb, n, m->k, m->act); /* [n, n_head_kv * hd] */
+        ig_matmul(pool, &L->wv, m->xb, n, m->v, m->act); /* [n, n_head_kv * hd] */
         for (int i = 0; i < n; i++) {
             for (int h = 0; h < d->n_head; h++)
                 ig_rope(m->q + (size_t)i * q_dim + h * hd, hd, m->n_rot, b->pos[i], m->rope_base,
@@ -419,16 +435,16 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
                 attend(m, kv, s, l, m->q + (size_t)i * q_dim + h * hd, h / group, b->pos[i], m->scores,
                        m->att_out + (size_t)i * q_dim + h * hd);
         }
-        ig_matmul(pool, &L->wo, m->att_out, n, m->xb); /* [n, n_embd] */
+        ig_matmul(pool, &L->wo, m->att_out, n, m->xb, m->act); /* [n, n_embd] */
         for (size_t j = 0; j < (size_t)n * E; j++) m->x[j] += m->xb[j];
 
         /* feed-forward block */
         for (int i = 0; i < n; i++)
             ig_rmsnorm(m->xb + (size_t)i * E, m->x + (size_t)i * E, L->ffn_norm, E, m->rms_eps);
-        ig_matmul(pool, &L->w_gate, m->xb, n, m->h1); /* [n, n_ff] */
-        ig_matmul(pool, &L->w_up, m->xb, n, m->h3);   /* [n, n_ff] */
+        ig_matmul(pool, &L->w_gate, m->xb, n, m->h1, m->act); /* [n, n_ff] */
+        ig_matmul(pool, &L->w_up, m->xb, n, m->h3, m->act);   /* [n, n_ff] */
         ig_silu_mul(m->h1, m->h3, n * d->n_ff);
-        ig_matmul(pool, &L->w_down, m->h1, n, m->xb); /* [n, n_embd] */
+        ig_matmul(pool, &L->w_down, m->h1, n, m->xb, m->act); /* [n, n_embd] */
         for (size_t j = 0; j < (size_t)n * E; j++) m->x[j] += m->xb[j];
     }
 
@@ -440,7 +456,7 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
         ig_rmsnorm(m->xb + (size_t)n_out * E, m->x + (size_t)i * E, m->out_norm, E, m->rms_eps);
         n_out++;
     }
-    if (n_out > 0) ig_matmul(pool, &m->output, m->xb, n_out, logits); /* [n_out, n_vocab] */
+    if (n_out > 0) ig_matmul(pool, &m->output, m->xb, n_out, logits, m->act); /* [n_out, n_vocab] */
     return IG_OK;
 }
 
