@@ -395,3 +395,31 @@ Test(engine_api, stories260K_concurrent_equals_alone) {
     ig_engine_free(e);
     ig_model_free(m);
 }
+
+/* Hit rate on a scripted workload: the same 13-token prompt twice, blocks of
+ * 4: the second finds 12 tokens cached (the last is always recomputed). */
+Test(engine_api, prefix_hit_rate_is_exact) {
+    ig_model *m = fake_model_new(V, NULL);
+    ig_engine *e = mk_engine(m, 16, NULL, NULL);
+    int32_t p[13];
+    prompt_of(p, 13, 8);
+    ig_sampler_params sp;
+    ig_request r = greedy_req(p, 13, 2, &sp);
+    sink k = {0};
+    ig_request_id a, b;
+    cr_assert_eq(ig_engine_submit(e, &r, &a, NULL), IG_OK);
+    poll_until(e, &k, 1);
+    cr_assert_eq(ig_engine_submit(e, &r, &b, NULL), IG_OK);
+    poll_until(e, &k, 2);
+    cr_assert_eq(sink_find(&k, a)->stats.n_cached_tokens, 0);
+    cr_assert_eq(sink_find(&k, b)->stats.n_cached_tokens, 12);
+    ig_engine_stats st;
+    ig_engine_stats_get(e, &st);
+    cr_assert_eq(st.prefix_hit_rate, 12.0 / 26.0);
+    cr_assert_eq(st.kv_blocks_used, 0);
+    cr_assert_gt(st.kv_blocks_cached, 0);
+    cr_assert_eq(st.n_prompt_tokens, 13 + 1, "the second prefill computed one token");
+    expect_oracle(m, sink_find(&k, b), p, 13);
+    ig_engine_free(e);
+    fake_model_free(m);
+}
