@@ -640,3 +640,40 @@ Test(sched, admission_stops_at_the_first_that_does_not_fit) {
     ig_sched_free(s);
     fake_model_free(m);
 }
+
+/* A higher-priority arrival preempts lower-priority runners to get blocks;
+ * the preempted one resumes afterwards with the same tokens. */
+Test(sched, higher_priority_arrival_preempts_lower) {
+    sink k = {0};
+    ig_model *m = fake_model_new(V, NULL);
+    ig_sched *s = mk_sched(m, 6, 4, 64, 8, 0, true, &k);
+    int32_t a[17], b[8];
+    prompt_of(a, 17, 1);
+    prompt_of(b, 8, 2);
+    add_req(s, m, 1, a, 17, (req_opts){.max_tokens = 3, .priority = 0});
+    ig_sched_step_info in;
+    ig_error err = {0};
+    cr_assert_eq(ig_sched_step(s, 0, &in, &err), IG_OK);
+    add_req(s, m, 2, b, 8, (req_opts){.max_tokens = 2, .priority = 3});
+    cr_assert_eq(ig_sched_step(s, 1, &in, &err), IG_OK);
+    cr_assert_eq(in.n_preempted, 1);
+    cr_assert_eq(in.n_admitted, 1);
+    cr_assert_eq(in.n_seqs, 1, "only the arrival runs this step");
+    int64_t now = 2;
+    run_all(s, &now, 50);
+    rec *ra = sink_find(&k, 1), *rb = sink_find(&k, 2);
+    cr_assert_eq(ra->stats.n_preemptions, 1);
+    cr_assert_eq(ra->n_tokens, 3);
+    expect_oracle(m, ra, a, 17);
+    expect_oracle(m, rb, b, 8);
+    /* equal priority: no preemption by an arrival */
+    add_req(s, m, 3, a, 17, (req_opts){.max_tokens = 3});
+    cr_assert_eq(ig_sched_step(s, now++, &in, &err), IG_OK);
+    add_req(s, m, 4, b, 8, (req_opts){.max_tokens = 2});
+    cr_assert_eq(ig_sched_step(s, now++, &in, &err), IG_OK);
+    cr_assert_eq(in.n_preempted, 0);
+    run_all(s, &now, 50);
+    check_blocks_idle(s);
+    ig_sched_free(s);
+    fake_model_free(m);
+}
