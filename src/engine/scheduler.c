@@ -411,6 +411,9 @@ static bool admit(ig_sched *s, ig_req *q, int64_t now_us) {
                 q->is_admitted_once = true;
                 q->n_cached = q->kv->n_tokens;
                 q->first_sched_us = now_us;
+                s->counters.n_admitted++;
+                s->counters.n_admitted_prompt += (uint64_t)q->n_prompt;
+                s->counters.n_admitted_cached += (uint64_t)q->n_cached;
             }
             list_remove(&s->waiting, q);
             q->state = IG_REQ_STATE_RUNNING;

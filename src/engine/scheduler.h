@@ -92,6 +92,9 @@ typedef struct ig_sched_counters {
     uint64_t n_generated;     /* tokens sampled */
     uint64_t n_preemptions;
     uint64_t n_finished;
+    uint64_t n_admitted;        /* requests admitted for the first time */
+    uint64_t n_admitted_prompt; /* their prompt tokens */
+    uint64_t n_admitted_cached; /* of those, served by the prefix cache */
 } ig_sched_counters;
 
 /*

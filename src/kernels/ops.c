@@ -4,35 +4,78 @@
 #include <math.h>
 #include <string.h>
 
+#include "base/cpu.h"
 #include "base/error.h"
+#include "kernels/dot.h"
 #include "tensor/types.h"
+
+/* Bytes of one token's converted activations, padded to a cache line. */
+static size_t act_stride(const ig_dot_kernel *k, int64_t n_cols) {
+    size_t bytes = 0;
+    bool ok = ig_type_row_size(k->act_type, n_cols, &bytes);
+    IG_ASSERT(ok); /* weight rows are whole blocks, and every vec_dot_type's block divides them */
+    return (bytes + 63) & ~(size_t)63;
+}
 
 typedef struct {
     const ig_matrix *w;
-    const float *x;
+    const ig_dot_kernel *k;
+    const float *x;      /* [n_tokens][n_cols] */
     int n_tokens;
-    float *y;
-    ig_vec_dot_fn dot;
+    const void *xq;      /* [n_tokens] rows of `stride` bytes in k->act_type */
+    void *scratch;       /* where phase 1 writes them (NULL for f32: xq is x) */
+    size_t stride;
+    float *y;            /* [n_tokens][n_rows] */
 } matmul_job;
 
-static void matmul_worker(void *ctx, int ith, int nth) {
+/* Phase 1: threads split the tokens and convert their activations. */
+static void quantize_worker(void *ctx, int ith, int nth) {
+    const matmul_job *j = ctx;
+    long lo, hi;
+    ig_pool_range(j->n_tokens, ith, nth, &lo, &hi);
+    for (long t = lo; t < hi; t++)
+        j->k->quantize_act(j->x + (size_t)t * j->w->n_cols, (uint8_t *)j->scratch + (size_t)t * j->stride,
+                           j->w->n_cols);
+}
+
+/* Phase 2: threads split the rows; each output depends only on its row and its token. */
+static void dot_worker(void *ctx, int ith, int nth) {
     const matmul_job *j = ctx;
     long lo, hi;
     ig_pool_range((long)j->w->n_rows, ith, nth, &lo, &hi);
     const uint8_t *base = j->w->data;
     const int64_t n_cols = j->w->n_cols, n_rows = j->w->n_rows;
+    const ig_vec_dot_q_fn dot = j->k->vec_dot_q;
     for (long r = lo; r < hi; r++) {
         const void *row = base + (size_t)r * j->w->row_bytes;
         for (int t = 0; t < j->n_tokens; t++)
-            j->y[(size_t)t * n_rows + r] = j->dot(row, j->x + (size_t)t * n_cols, n_cols);
+            j->y[(size_t)t * n_rows + r] = dot(row, (const uint8_t *)j->xq + (size_t)t * j->stride, n_cols);
     }
 }
 
-void ig_matmul(ig_pool *pool, const ig_matrix *w, const float *x, int n_tokens, float *y) {
-    const ig_type_traits *tr = ig_type_get(w->type);
-    IG_ASSERT(tr && tr->vec_dot);
-    matmul_job j = {w, x, n_tokens, y, tr->vec_dot};
-    ig_pool_run(pool, matmul_worker, &j);
+size_t ig_matmul_scratch_bytes(const ig_matrix *w, int n_tokens) {
+    const ig_dot_kernel *k = ig_dot_kernel_get(w->type, IG_CPU_SCALAR);
+    IG_ASSERT(k);
+    if (k->act_type == IG_TYPE_F32 || n_tokens <= 0) return 0;
+    return (size_t)n_tokens * act_stride(k, w->n_cols);
+}
+
+void ig_matmul(ig_pool *pool, const ig_matrix *w, const float *x, int n_tokens, float *y,
+               void *scratch) {
+    const ig_dot_kernel *k = ig_dot_kernel_get(w->type, ig_cpu_level_get());
+    IG_ASSERT(k);
+    matmul_job j = {w, k, x, n_tokens, scratch, scratch, 0, y};
+    if (k->act_type == IG_TYPE_F32) {
+        /* f32 activations are used as they are: no conversion, no scratch */
+        j.xq = x;
+        j.stride = (size_t)w->n_cols * sizeof(float);
+    } else {
+        IG_ASSERT(scratch && ((uintptr_t)scratch & 3) == 0);
+        j.stride = act_stride(k, w->n_cols);
+        if (n_tokens == 1) quantize_worker(&j, 0, 1); /* not worth waking the pool */
+        else ig_pool_run(pool, quantize_worker, &j);
+    }
+    ig_pool_run(pool, dot_worker, &j);
 }
 
 void ig_matrix_get_row(const ig_matrix *w, int64_t row, float *dst) {

@@ -25,8 +25,23 @@ typedef struct ig_matrix {
     const void *data; /* n_rows * row_bytes bytes */
 } ig_matrix;
 
-/* y[t][r] = W[r] . x[t] for t < n_tokens; x is [n_tokens][n_cols], y is [n_tokens][n_rows]. */
-void ig_matmul(ig_pool *pool, const ig_matrix *w, const float *x, int n_tokens, float *y);
+/*
+ * y[t][r] = W[r] . x[t] for t < n_tokens; x is [n_tokens][n_cols], y is
+ * [n_tokens][n_rows]. As llama.cpp does, each token's activations are first
+ * converted to the weight type's vec_dot_type (8-bit blocks for quantized
+ * weights, f16/bf16 for f16/bf16 weights; see kernels/dot.h), once per call,
+ * into `scratch`; then each output is an integer (or half-precision) dot
+ * product. `scratch` is caller-owned, at least ig_matmul_scratch_bytes(w,
+ * n_tokens) bytes, 4-byte aligned (malloc's alignment is plenty); it may be
+ * NULL when that size is 0 (f32 weights). Its contents are garbage after.
+ * Threads of `pool` split the tokens for the conversion, then the rows.
+ * Kernels are those of ig_cpu_level_get() at the time of the call.
+ */
+void ig_matmul(ig_pool *pool, const ig_matrix *w, const float *x, int n_tokens, float *y,
+               void *scratch);
+
+/* Scratch bytes ig_matmul needs for n_tokens tokens of weights w (0 for f32 weights). */
+size_t ig_matmul_scratch_bytes(const ig_matrix *w, int n_tokens);
 
 /* Copy row `row` of W into dst as floats (dst holds n_cols values). */
 void ig_matrix_get_row(const ig_matrix *w, int64_t row, float *dst);

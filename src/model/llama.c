@@ -55,10 +55,10 @@ typedef struct {
 
     /* scratch, grown to the largest batch seen */
     int cap_tokens;
-    float *x, *xb, *q, *k, *v, *att_out, *h1, *h3;
-    uint8_t *batched; /* [n_tokens] 1: sum F32 products in llama.cpp's batched order */
-    int cap_seqs;
-    int *seq_count; /* [2][n_seqs] per-sequence token and output counts */
+    float *x, *xb, *q, *k, *v, *att_out, *h1, *h3, *scores;
+    int cap_ctx;
+    void *act;          /* matmul scratch: activations converted for the integer dots */
+    int cap_act_tokens; /* tokens `act` has room for in every matmul */
 } llama_model;
 
 /* ---- binding weights ---- */
@@ -142,8 +142,8 @@ static void llama_free(void *impl) {
     free(m->att_out);
     free(m->h1);
     free(m->h3);
-    free(m->batched);
-    free(m->seq_count);
+    free(m->scores);
+    free(m->act);
     free(m);
 }
 
@@ -333,11 +333,24 @@ static ig_status reserve(llama_model *m, int n_tokens, int n_seqs, ig_error *err
             return ig_errorf(err, IG_ENOMEM, "forward: out of memory for %d tokens", n_tokens);
         m->cap_tokens = n_tokens;
     }
-    if (n_seqs > m->cap_seqs) {
-        int *c = realloc(m->seq_count, 2 * (size_t)n_seqs * sizeof(int));
-        if (!c) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for %d sequences", n_seqs);
-        m->seq_count = c;
-        m->cap_seqs = n_seqs;
+    if (n_tokens > m->cap_act_tokens) {
+        size_t need = ig_matmul_scratch_bytes(&m->output, n_tokens), b;
+        for (int l = 0; l < d->n_layer; l++) {
+            const llama_layer *L = &m->layers[l];
+            const ig_matrix *ws[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+            for (int i = 0; i < 7; i++)
+                if ((b = ig_matmul_scratch_bytes(ws[i], n_tokens)) > need) need = b;
+        }
+        void *a = realloc(m->act, need ? need : 1);
+        if (!a) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for %d tokens", n_tokens);
+        m->act = a;
+        m->cap_act_tokens = n_tokens;
+    }
+    if (n_ctx > m->cap_ctx) {
+        float *s = realloc(m->scores, (size_t)n_ctx * sizeof(float));
+        if (!s) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for context %d", n_ctx);
+        m->scores = s;
+        m->cap_ctx = n_ctx;
     }
     return IG_OK;
 }
@@ -441,9 +454,9 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
         /* attention block */
         for (int i = 0; i < n; i++)
             ig_rmsnorm(m->xb + (size_t)i * E, m->x + (size_t)i * E, L->attn_norm, E, m->rms_eps);
-        project(m, pool, &L->wq, m->xb, n, m->q); /* [n, n_head * hd] */
-        project(m, pool, &L->wk, m->xb, n, m->k); /* [n, n_head_kv * hd] */
-        project(m, pool, &L->wv, m->xb, n, m->v); /* [n, n_head_kv * hd] */
+        ig_matmul(pool, &L->wq, m->xb, n, m->q, m->act); /* [n, n_head * hd] */
+        ig_matmul(pool, &L->wk, m->xb, n, m->k, m->act); /* [n, n_head_kv * hd] */
+        ig_matmul(pool, &L->wv, m->xb, n, m->v, m->act); /* [n, n_head_kv * hd] */
         for (int i = 0; i < n; i++) {
             for (int h = 0; h < d->n_head; h++)
                 ig_rope(m->q + (size_t)i * q_dim + h * hd, hd, m->n_rot, b->pos[i], m->rope_base,
@@ -467,17 +480,16 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
                 attend(m, kv, s, l, m->q + (size_t)i * q_dim + h * hd, h / group, b->pos[i],
                        m->att_out + (size_t)i * q_dim + h * hd);
         }
-        project(m, pool, &L->wo, m->att_out, n, m->xb); /* [n, n_embd] */
+        ig_matmul(pool, &L->wo, m->att_out, n, m->xb, m->act); /* [n, n_embd] */
         for (size_t j = 0; j < (size_t)n * E; j++) m->x[j] += m->xb[j];
 
         /* feed-forward block */
         for (int i = 0; i < n; i++)
             ig_rmsnorm(m->xb + (size_t)i * E, m->x + (size_t)i * E, L->ffn_norm, E, m->rms_eps);
-        project(m, pool, &L->w_gate, m->xb, n, m->h1); /* [n, n_ff] */
-        project(m, pool, &L->w_up, m->xb, n, m->h3);   /* [n, n_ff] */
-        for (int i = 0; i < n; i++)
-            ig_silu_mul(m->h1 + (size_t)i * d->n_ff, m->h3 + (size_t)i * d->n_ff, d->n_ff);
-        project(m, pool, &L->w_down, m->h1, n, m->xb); /* [n, n_embd] */
+        ig_matmul(pool, &L->w_gate, m->xb, n, m->h1, m->act); /* [n, n_ff] */
+        ig_matmul(pool, &L->w_up, m->xb, n, m->h3, m->act);   /* [n, n_ff] */
+        ig_silu_mul(m->h1, m->h3, n * d->n_ff);
+        ig_matmul(pool, &L->w_down, m->h1, n, m->xb, m->act); /* [n, n_embd] */
         for (size_t j = 0; j < (size_t)n * E; j++) m->x[j] += m->xb[j];
     }
 
@@ -491,7 +503,7 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
         m->batched[n_out] = n_want[b->seq[i]] >= 2;
         n_out++;
     }
-    if (n_out > 0) project(m, pool, &m->output, m->xb, n_out, logits); /* [n_out, n_vocab] */
+    if (n_out > 0) ig_matmul(pool, &m->output, m->xb, n_out, logits, m->act); /* [n_out, n_vocab] */
     return IG_OK;
 }
 

@@ -68,78 +68,24 @@
 #include <math.h>
 #include <string.h>
 
+#include "tensor/blocks.h"
 #include "tensor/fp16.h"
 
-#define QK   32  /* values per legacy block */
-#define QK_K 256 /* values per K-quant super-block */
+#define QK   IG_QK
+#define QK_K IG_QK_K
 
-typedef struct {
-    uint16_t d;
-    int8_t qs[QK];
-} block_q8_0;
-typedef struct {
-    uint16_t d;
-    uint8_t qs[QK / 2];
-} block_q4_0;
-typedef struct {
-    uint16_t d, m;
-    uint8_t qs[QK / 2];
-} block_q4_1;
-typedef struct {
-    uint16_t d;
-    uint8_t qh[4];
-    uint8_t qs[QK / 2];
-} block_q5_0;
-typedef struct {
-    uint16_t d, m;
-    uint8_t qh[4];
-    uint8_t qs[QK / 2];
-} block_q5_1;
-typedef struct {
-    uint8_t scales[QK_K / 16];
-    uint8_t qs[QK_K / 4];
-    uint16_t d, dmin;
-} block_q2_K;
-typedef struct {
-    uint8_t hmask[QK_K / 8];
-    uint8_t qs[QK_K / 4];
-    uint8_t scales[12];
-    uint16_t d;
-} block_q3_K;
-typedef struct {
-    uint16_t d, dmin;
-    uint8_t scales[12];
-    uint8_t qs[QK_K / 2];
-} block_q4_K;
-typedef struct {
-    uint16_t d, dmin;
-    uint8_t scales[12];
-    uint8_t qh[QK_K / 8];
-    uint8_t qs[QK_K / 2];
-} block_q5_K;
-typedef struct {
-    uint8_t ql[QK_K / 2];
-    uint8_t qh[QK_K / 4];
-    int8_t scales[QK_K / 16];
-    uint16_t d;
-} block_q6_K;
-typedef struct {
-    float d;
-    int8_t qs[QK_K];
-    int16_t bsums[QK_K / 16];
-} block_q8_K;
-
-_Static_assert(sizeof(block_q8_0) == 34, "q8_0 size");
-_Static_assert(sizeof(block_q4_0) == 18, "q4_0 size");
-_Static_assert(sizeof(block_q4_1) == 20, "q4_1 size");
-_Static_assert(sizeof(block_q5_0) == 22, "q5_0 size");
-_Static_assert(sizeof(block_q5_1) == 24, "q5_1 size");
-_Static_assert(sizeof(block_q2_K) == 84, "q2_K size");
-_Static_assert(sizeof(block_q3_K) == 110, "q3_K size");
-_Static_assert(sizeof(block_q4_K) == 144, "q4_K size");
-_Static_assert(sizeof(block_q5_K) == 176, "q5_K size");
-_Static_assert(sizeof(block_q6_K) == 210, "q6_K size");
-_Static_assert(sizeof(block_q8_K) == 292, "q8_K size");
+/* The layouts live in blocks.h (shared with the fast kernels). */
+typedef ig_block_q8_0 block_q8_0;
+typedef ig_block_q4_0 block_q4_0;
+typedef ig_block_q4_1 block_q4_1;
+typedef ig_block_q5_0 block_q5_0;
+typedef ig_block_q5_1 block_q5_1;
+typedef ig_block_q2_K block_q2_K;
+typedef ig_block_q3_K block_q3_K;
+typedef ig_block_q4_K block_q4_K;
+typedef ig_block_q5_K block_q5_K;
+typedef ig_block_q6_K block_q6_K;
+typedef ig_block_q8_K block_q8_K;
 
 /* ---------------------------------------------------------------- helpers */
 

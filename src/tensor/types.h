@@ -4,11 +4,22 @@
  * Type ids are GGML's (they are what GGUF files store). Every id GGML has ever
  * defined that can appear in a file has a row here with its block size and
  * bytes per block, so the GGUF reader can validate any tensor's extent. A row
- * whose `to_float` is NULL is a type Ignis cannot compute with yet: the model
- * loader reports it as unsupported, by name.
+ * whose `vec_dot` is NULL is a type Ignis cannot use as weights yet: the
+ * model loader reports it as unsupported, by name. (q8_1 has a `to_float`
+ * and a `quantize_act` but no dot product: it exists as an activation format.)
  *
  * The function pointers are the portable reference kernels. Faster per-ISA
- * kernels are chosen at start-up (src/kernels) and must agree with these.
+ * kernels are chosen at start-up (src/kernels/dot.h) and must agree with these.
+ *
+ * Two dot products per weight type:
+ *   vec_dot    row . float vector, exact (in double): the oracle for tests;
+ *   vec_dot_q  row . activations already converted to the type's
+ *              vec_dot_type by that type's quantize_act: what the matmul
+ *              runs, with llama.cpp's arithmetic (8-bit activations for the
+ *              quantized types, f16/bf16 activations for f16/bf16 weights).
+ * So a matmul over weights of type T converts each activation row once with
+ * ig_type_get(T->vec_dot_type)->quantize_act, then calls T->vec_dot_q per
+ * output.
  */
 #ifndef IG_TENSOR_TYPES_H
 #define IG_TENSOR_TYPES_H
@@ -59,6 +70,10 @@ typedef void (*ig_to_float_fn)(const void *src, float *dst, int64_t n);
 typedef void (*ig_from_float_fn)(const float *src, void *dst, int64_t n);
 /* Dot product of one row of n values of this type with n floats. */
 typedef float (*ig_vec_dot_fn)(const void *row, const float *x, int64_t n);
+/* Convert n activation floats into this (activation) type: see tensor/act_quant.h. */
+typedef void (*ig_quantize_act_fn)(const float *x, void *dst, int64_t n);
+/* Dot product of one row of n values of this type with n values of its vec_dot_type. */
+typedef float (*ig_vec_dot_q_fn)(const void *row, const void *xq, int64_t n);
 
 typedef struct ig_type_traits {
     const char *name;              /* "q4_K"-style lower-case name as GGML prints it */
@@ -68,6 +83,9 @@ typedef struct ig_type_traits {
     ig_to_float_fn to_float;       /* NULL: not supported for compute */
     ig_from_float_fn from_float;   /* NULL: no reference quantizer */
     ig_vec_dot_fn vec_dot;         /* NULL: not supported for compute */
+    uint32_t vec_dot_type;         /* ig_type vec_dot_q takes its activations in (if vec_dot_q) */
+    ig_vec_dot_q_fn vec_dot_q;     /* NULL exactly when vec_dot is NULL */
+    ig_quantize_act_fn quantize_act; /* set on the types that serve as a vec_dot_type */
 } ig_type_traits;
 
 /* The traits of a type id, or NULL if the id is not one GGML defines. */

@@ -1,0 +1,642 @@
+/*
+ * engine.c: the engine thread and the public engine API (include/ignis.h).
+ *
+ * The engine thread is a thin loop around the scheduler (scheduler.h): take
+ * what submitters queued (new requests, cancels, stop), step, publish events
+ * and stats, and sleep on a condition variable when there is nothing to do.
+ *
+ * Threads and locking. One mutex `mu` guards everything shared: the inbox of
+ * new requests and cancels, the live-request table, the event queue (poll
+ * mode), the published stats and the state. The engine thread owns the
+ * scheduler (and through it the KV cache, the samplers and every request
+ * once taken from the inbox) and never holds `mu` while stepping, so a
+ * forward pass never blocks a submitter. Two condition variables: `cv_work`
+ * wakes the engine thread; `cv_events` wakes pollers and drainers.
+ *
+ * An ig_req is built (validated, copied, sampler allocated) on the
+ * submitting thread before the lock is taken, and moves to the engine thread
+ * through the inbox: the mutex orders its writes before the engine's reads.
+ *
+ * Events are produced during a step into a private list (poll mode: deep
+ * copies, one allocation each) and spliced into the shared queue under the
+ * lock after the step; in callback mode they go straight to the callback on
+ * the engine thread, with no lock held.
+ *
+ * The live table holds every accepted request until its FINISHED event is
+ * handed over (polled, or passed to the callback): cancel and poll-by-id use
+ * it to answer IG_ENOTFOUND, drain uses its count of unfinished requests.
+ */
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/error.h"
+#include "engine/request.h"
+#include "engine/scheduler.h"
+#include "ignis.h"
+#include "kv/kv_manager.h"
+#include "model/model.h"
+
+typedef struct ev_node {
+    struct ev_node *next;
+    ig_event ev; /* ev.owned__ points back to this node */
+} ev_node;
+
+typedef struct live_entry {
+    ig_request_id id;
+    bool is_finished; /* FINISHED emitted; entry stays until it is polled */
+} live_entry;
+
+struct ig_engine {
+    ig_engine_config cfg;
+    ig_pool *own_pool;
+    ig_sched *sched; /* engine thread only (after start) */
+    int32_t n_ctx, n_vocab;
+    pthread_t thread;
+    bool has_thread;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work;
+    pthread_cond_t cv_events;
+    /* --- guarded by mu --- */
+    ig_req **inbox;
+    int32_t n_inbox, cap_inbox;
+    ig_request_id *cancels;
+    int32_t n_cancels, cap_cancels;
+    bool is_stop_requested;
+    ig_engine_state state;
+    ig_request_id next_id;
+    live_entry *live;
+    int32_t n_live, cap_live;
+    int32_t n_unfinished;
+    int32_t n_sched_waiting; /* published after each step */
+    ev_node *ev_head, *ev_tail;
+    ig_engine_stats stats;
+
+    /* --- engine thread only --- */
+    ev_node *pend_head, *pend_tail; /* events of the current step (poll mode) */
+    ig_request_id *done_ids;        /* requests finished during the current step */
+    int32_t n_done, cap_done;
+    int64_t tps_window_start_us;
+    uint64_t tps_window_tokens0;
+    double step_ms_total;
+};
+
+static int64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+const char *ig_finish_kind_name(ig_finish_kind kind) {
+    switch (kind) {
+    case IG_FINISH_KIND_NONE:
+        return "none";
+    case IG_FINISH_KIND_STOP:
+        return "stop";
+    case IG_FINISH_KIND_LENGTH:
+        return "length";
+    case IG_FINISH_KIND_CANCELLED:
+        return "cancelled";
+    case IG_FINISH_KIND_TIMEOUT:
+        return "timeout";
+    case IG_FINISH_KIND_ERROR:
+        return "error";
+    }
+    return "?";
+}
+
+ig_engine_config ig_engine_config_default(void) {
+    ig_engine_config c = {0};
+    c.kv_cache_mb = 256;
+    c.block_size = IG_KV_DEFAULT_BLOCK_SIZE;
+    c.eviction = IG_ENGINE_EVICTION_LRU;
+    c.prefix_caching = true;
+    c.max_batch_tokens = 512;
+    c.max_seqs = 64;
+    c.max_queue = 256;
+    return c;
+}
+
+void ig_event_release(ig_event *ev) {
+    if (!ev) return;
+    free(ev->owned__);
+    memset(ev, 0, sizeof *ev);
+}
+
+/* ---- growable arrays ---- */
+
+static bool grow(void **v, int32_t *cap, int32_t need, size_t elem) {
+    if (need <= *cap) return true;
+    int32_t c = *cap ? *cap : 16;
+    while (c < need) c *= 2;
+    void *nv = realloc(*v, (size_t)c * elem);
+    if (!nv) return false;
+    *v = nv;
+    *cap = c;
+    return true;
+}
+
+static live_entry *live_find(ig_engine *e, ig_request_id id) {
+    for (int32_t i = 0; i < e->n_live; i++)
+        if (e->live[i].id == id) return &e->live[i];
+    return NULL;
+}
+
+static void live_remove(ig_engine *e, ig_request_id id) {
+    for (int32_t i = 0; i < e->n_live; i++)
+        if (e->live[i].id == id) {
+            e->live[i] = e->live[--e->n_live];
+            return;
+        }
+}
+
+/* ---- events (engine thread) ---- */
+
+static size_t align8(size_t n) {
+    return (n + 7) & ~(size_t)7;
+}
+
+/* A deep copy of ev in one allocation; NULL when out of memory. */
+static ev_node *copy_event(const ig_event *ev, bool is_minimal) {
+    size_t text_len = is_minimal ? 0 : ev->text_len;
+    size_t msg_len = ev->message && !is_minimal ? strlen(ev->message) : 0;
+    int32_t n_top = is_minimal ? 0 : ev->n_top;
+    int32_t n_itl = ev->stats && !is_minimal ? ev->stats->n_itl : 0;
+    size_t off_stats = align8(sizeof(ev_node));
+    size_t off_top = align8(off_stats + (ev->stats ? sizeof(ig_request_stats) : 0));
+    size_t off_itl = align8(off_top + (size_t)n_top * sizeof(ig_event_logprob));
+    size_t off_text = off_itl + (size_t)n_itl * sizeof(float);
+    size_t off_msg = off_text + text_len + 1;
+    size_t total = off_msg + msg_len + 1;
+    char *mem = malloc(total);
+    if (!mem) return NULL;
+    ev_node *n = (ev_node *)mem;
+    n->next = NULL;
+    n->ev = *ev;
+    n->ev.owned__ = mem;
+    if (ev->stats) {
+        ig_request_stats *st = (ig_request_stats *)(mem + off_stats);
+        *st = *ev->stats;
+        float *itl = (float *)(mem + off_itl);
+        if (n_itl) memcpy(itl, ev->stats->itl_ms, (size_t)n_itl * sizeof *itl);
+        st->itl_ms = itl;
+        st->n_itl = n_itl;
+        n->ev.stats = st;
+    }
+    ig_event_logprob *top = (ig_event_logprob *)(mem + off_top);
+    if (n_top) memcpy(top, ev->top, (size_t)n_top * sizeof *top);
+    n->ev.top = n_top ? top : NULL;
+    n->ev.n_top = n_top;
+    char *text = mem + off_text;
+    if (text_len) memcpy(text, ev->text, text_len);
+    text[text_len] = '\0';
+    n->ev.text = text;
+    n->ev.text_len = text_len;
+    char *msg = mem + off_msg;
+    if (msg_len) memcpy(msg, ev->message, msg_len);
+    msg[msg_len] = '\0';
+    n->ev.message = msg;
+    return n;
+}
+
+static void note_done(ig_engine *e, ig_request_id id) {
+    /* room for every request was made when it was taken from the inbox */
+    IG_ASSERT(e->n_done < e->cap_done);
+    e->done_ids[e->n_done++] = id;
+}
+
+/* The scheduler's emit: runs on the engine thread during a step. */
+static void engine_emit(void *ctx, const ig_event *ev) {
+    ig_engine *e = ctx;
+    if (ev->type == IG_EVENT_FINISHED) note_done(e, ev->id);
+    if (e->cfg.on_event) {
+        e->cfg.on_event(e->cfg.on_event_user, ev);
+        return;
+    }
+    ev_node *n = copy_event(ev, false);
+    if (!n && ev->type == IG_EVENT_FINISHED) n = copy_event(ev, true);
+    if (!n) return; /* out of memory: a TOKEN event is lost; see the header */
+    if (e->pend_tail)
+        e->pend_tail->next = n;
+    else
+        e->pend_head = n;
+    e->pend_tail = n;
+}
+
+/* FINISHED with ERROR for a request the scheduler refused. */
+static void emit_refused(ig_engine *e, ig_req *q, ig_status st, const char *msg) {
+    ig_request_stats stats = {.id = q->id,
+                              .user_data = q->user_data,
+                              .arrival_us = q->arrival_us,
+                              .queue_us = -1,
+                              .ttft_us = -1,
+                              .total_us = now_us() - q->arrival_us,
+                              .n_prompt_tokens = q->n_prompt,
+                              .finish = IG_FINISH_KIND_ERROR};
+    ig_event ev = {.type = IG_EVENT_FINISHED,
+                   .id = q->id,
+                   .user_data = q->user_data,
+                   .token = -1,
+                   .text = "",
+                   .finish = IG_FINISH_KIND_ERROR,
+                   .status = st,
+                   .message = msg,
+                   .stats = &stats};
+    engine_emit(e, &ev);
+}
+
+/* ---- the engine thread ---- */
+
+static void publish_stats(ig_engine *e, double step_ms, bool did_run) {
+    ig_engine_stats *s = &e->stats;
+    ig_sched_counters c;
+    ig_sched_get_counters(e->sched, &c);
+    ig_kv_stats kv;
+    ig_kv_stats_get(ig_sched_kv(e->sched), &kv);
+    s->n_waiting = e->n_inbox + ig_sched_n_waiting(e->sched);
+    s->n_running = ig_sched_n_running(e->sched);
+    s->kv_blocks_total = kv.n_blocks;
+    s->kv_blocks_used = kv.n_used;
+    s->kv_blocks_cached = kv.n_cached_free;
+    s->kv_usage = kv.usage;
+    s->prefix_hit_rate =
+        c.n_admitted_prompt ? (double)c.n_admitted_cached / (double)c.n_admitted_prompt : 0.0;
+    s->n_preemptions = c.n_preemptions;
+    s->n_steps = c.n_steps;
+    s->n_prompt_tokens = c.n_prompt_tokens;
+    s->n_generated_tokens = c.n_generated;
+    s->n_finished = c.n_finished;
+    if (did_run) {
+        s->step_ms_last = step_ms;
+        s->step_ms_avg = c.n_steps ? e->step_ms_total / (double)c.n_steps : 0.0;
+    }
+    int64_t t = now_us();
+    if (t - e->tps_window_start_us >= 1000000) {
+        s->tokens_per_s = (double)(c.n_generated - e->tps_window_tokens0) * 1e6 /
+                          (double)(t - e->tps_window_start_us);
+        e->tps_window_start_us = t;
+        e->tps_window_tokens0 = c.n_generated;
+    }
+    e->n_sched_waiting = ig_sched_n_waiting(e->sched);
+}
+
+static void *engine_main(void *arg) {
+    ig_engine *e = arg;
+    ig_req **spare_in = NULL; /* the inbox buffer not in use by submitters */
+    int32_t spare_in_cap = 0;
+    ig_request_id *spare_cn = NULL;
+    int32_t spare_cn_cap = 0;
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        while (!e->is_stop_requested && e->n_inbox == 0 && e->n_cancels == 0 &&
+               !ig_sched_has_work(e->sched)) {
+            if (e->state == IG_ENGINE_STATE_BUSY) e->state = IG_ENGINE_STATE_READY;
+            pthread_cond_broadcast(&e->cv_events);
+            pthread_cond_wait(&e->cv_work, &e->mu);
+        }
+        bool is_stop = e->is_stop_requested;
+        /* take the inbox and cancels: swap buffers so submitters never wait on a step */
+        ig_req **in = e->inbox;
+        int32_t n_in = e->n_inbox, cap_taken = e->cap_inbox;
+        e->inbox = spare_in;
+        e->cap_inbox = spare_in_cap;
+        e->n_inbox = 0;
+        spare_in = in;
+        spare_in_cap = cap_taken;
+        ig_request_id *cn = e->cancels;
+        int32_t n_cn = e->n_cancels;
+        cap_taken = e->cap_cancels;
+        e->cancels = spare_cn;
+        e->cap_cancels = spare_cn_cap;
+        e->n_cancels = 0;
+        spare_cn = cn;
+        spare_cn_cap = cap_taken;
+        if (e->state == IG_ENGINE_STATE_READY) e->state = IG_ENGINE_STATE_BUSY;
+        pthread_mutex_unlock(&e->mu);
+
+        int32_t need_done = ig_sched_n_waiting(e->sched) + ig_sched_n_running(e->sched) + n_in;
+        bool has_room = grow((void **)&e->done_ids, &e->cap_done, need_done, sizeof *e->done_ids);
+        for (int32_t i = 0; i < n_in; i++) {
+            ig_req *q = in[i];
+            ig_error err = {0};
+            ig_status st = has_room ? ig_sched_add(e->sched, q, &err)
+                                    : ig_errorf(&err, IG_ENOMEM, "engine: out of memory");
+            if (st != IG_OK) {
+                if (has_room) emit_refused(e, q, st, err.message);
+                ig__req_free(q);
+            }
+        }
+        for (int32_t i = 0; i < n_cn; i++) ig_sched_cancel(e->sched, cn[i]);
+        if (is_stop) ig_sched_cancel_all(e->sched);
+
+        int64_t t0 = now_us();
+        ig_sched_step_info info;
+        ig_sched_step(e->sched, t0, &info, NULL); /* a failed batch ends with ERROR events */
+        double step_ms = (double)(now_us() - t0) / 1000.0;
+        if (info.n_tokens > 0) e->step_ms_total += step_ms;
+
+        pthread_mutex_lock(&e->mu);
+        if (e->pend_head) {
+            if (e->ev_tail)
+                e->ev_tail->next = e->pend_head;
+            else
+                e->ev_head = e->pend_head;
+            e->ev_tail = e->pend_tail;
+            e->pend_head = e->pend_tail = NULL;
+        }
+        for (int32_t i = 0; i < e->n_done; i++) {
+            live_entry *le = live_find(e, e->done_ids[i]);
+            if (!le || le->is_finished) continue;
+            e->n_unfinished--;
+            if (e->cfg.on_event)
+                live_remove(e, e->done_ids[i]);
+            else
+                le->is_finished = true;
+        }
+        e->n_done = 0;
+        publish_stats(e, step_ms, info.n_tokens > 0);
+        pthread_cond_broadcast(&e->cv_events);
+        if (is_stop && !ig_sched_has_work(e->sched) && e->n_inbox == 0) break;
+    }
+    e->state = IG_ENGINE_STATE_STOPPED;
+    pthread_cond_broadcast(&e->cv_events);
+    pthread_mutex_unlock(&e->mu);
+    free(spare_in);
+    free(spare_cn);
+    return NULL;
+}
+
+/* ---- the API ---- */
+
+static ig_evict_policy policy_of(ig_engine_eviction ev) {
+    switch (ev) {
+    case IG_ENGINE_EVICTION_LFU:
+        return IG_EVICT_LFU;
+    case IG_ENGINE_EVICTION_FIFO:
+        return IG_EVICT_FIFO;
+    default:
+        return IG_EVICT_LRU;
+    }
+}
+
+ig_status ig_engine_new(const ig_engine_config *config, ig_engine **out, ig_error *err) {
+    ig_status st = IG_OK;
+    if (!config || !out) return ig_errorf(err, IG_EINVAL, "engine: config and out are required");
+    const ig_engine_config *c = config;
+    if (!c->model) return ig_errorf(err, IG_EINVAL, "engine: config.model is required");
+    if (c->block_size <= 0)
+        return ig_errorf(err, IG_EINVAL, "engine: block_size must be > 0, got %d", c->block_size);
+    if (c->max_batch_tokens <= 0)
+        return ig_errorf(err, IG_EINVAL, "engine: max_batch_tokens must be > 0, got %d",
+                         c->max_batch_tokens);
+    if (c->max_seqs <= 0)
+        return ig_errorf(err, IG_EINVAL, "engine: max_seqs must be > 0, got %d", c->max_seqs);
+    if (c->max_queue <= 0)
+        return ig_errorf(err, IG_EINVAL, "engine: max_queue must be > 0, got %d", c->max_queue);
+    if (c->n_ctx < 0) return ig_errorf(err, IG_EINVAL, "engine: n_ctx is negative");
+    if ((unsigned)c->eviction > IG_ENGINE_EVICTION_FIFO)
+        return ig_errorf(err, IG_EINVAL, "engine: unknown eviction policy %d", (int)c->eviction);
+    const ig_model_desc *d = &c->model->desc;
+    int32_t kv_dim = d->n_head_kv * d->head_dim;
+    int32_t n_blocks = c->kv_blocks > 0 ? c->kv_blocks
+                                        : ig_kv_blocks_for_bytes(d->n_layer, kv_dim, c->block_size,
+                                                                 c->kv_cache_mb << 20);
+    if (n_blocks <= 0)
+        return ig_errorf(err, IG_EINVAL, "engine: kv_cache_mb %zu holds no %d-token block",
+                         c->kv_cache_mb, c->block_size);
+
+    ig_engine *e = calloc(1, sizeof *e);
+    if (!e) return ig_errorf(err, IG_ENOMEM, "engine: out of memory");
+    e->cfg = *c;
+    e->state = IG_ENGINE_STATE_LOADING;
+    e->next_id = 1;
+    e->n_vocab = d->n_vocab;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv_work, NULL);
+    pthread_cond_init(&e->cv_events, NULL);
+    if (!c->pool) {
+        if ((st = ig_pool_new(c->n_threads, &e->own_pool, err)) != IG_OK) goto fail;
+    }
+    ig_sched_config sc = {.model = c->model,
+                          .pool = c->pool ? c->pool : e->own_pool,
+                          .n_blocks = n_blocks,
+                          .block_size = c->block_size,
+                          .eviction = policy_of(c->eviction),
+                          .prefix_caching = c->prefix_caching,
+                          .max_batch_tokens = c->max_batch_tokens,
+                          .max_seqs = c->max_seqs,
+                          .max_waiting = 0, /* the engine bounds its queue at submit */
+                          .n_ctx = c->n_ctx,
+                          .emit = engine_emit,
+                          .emit_ctx = e};
+    if ((st = ig_sched_new(&sc, &e->sched, err)) != IG_OK) goto fail;
+    e->n_ctx = ig_sched_n_ctx(e->sched);
+    e->tps_window_start_us = now_us();
+    publish_stats(e, 0, false);
+    e->state = IG_ENGINE_STATE_READY;
+    if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+        st = ig_errorf(err, IG_EINTERNAL, "engine: cannot start the engine thread");
+        goto fail;
+    }
+    e->has_thread = true;
+    *out = e;
+    return IG_OK;
+fail:
+    ig_sched_free(e->sched);
+    ig_pool_free(e->own_pool);
+    pthread_cond_destroy(&e->cv_events);
+    pthread_cond_destroy(&e->cv_work);
+    pthread_mutex_destroy(&e->mu);
+    free(e);
+    return st;
+}
+
+ig_status ig_engine_submit(ig_engine *e, const ig_request *req, ig_request_id *id_out,
+                           ig_error *err) {
+    if (!e || !req || !id_out)
+        return ig_errorf(err, IG_EINVAL, "engine: submit needs an engine, a request and id_out");
+    ig_req *q = NULL;
+    ig_status st =
+        ig__req_new(req, 0, now_us(), e->n_vocab, e->cfg.model->vocab, e->n_ctx, &q, err);
+    if (st != IG_OK) return st;
+    pthread_mutex_lock(&e->mu);
+    if (e->is_stop_requested || e->state == IG_ENGINE_STATE_STOPPED ||
+        e->state == IG_ENGINE_STATE_DRAINING) {
+        st = ig_errorf(err, IG_EOVERLOADED, "engine: %s, not accepting requests",
+                       e->state == IG_ENGINE_STATE_DRAINING ? "draining" : "stopped");
+        e->stats.n_rejected++;
+        goto unlock;
+    }
+    if (e->n_inbox + e->n_sched_waiting >= e->cfg.max_queue) {
+        st = ig_errorf(err, IG_EOVERLOADED, "engine: %d requests are waiting (max_queue)",
+                       e->n_inbox + e->n_sched_waiting);
+        e->stats.n_rejected++;
+        goto unlock;
+    }
+    if (!grow((void **)&e->inbox, &e->cap_inbox, e->n_inbox + 1, sizeof *e->inbox) ||
+        !grow((void **)&e->live, &e->cap_live, e->n_live + 1, sizeof *e->live)) {
+        st = ig_errorf(err, IG_ENOMEM, "engine: out of memory");
+        goto unlock;
+    }
+    q->id = e->next_id++;
+    e->inbox[e->n_inbox++] = q;
+    e->live[e->n_live++] = (live_entry){q->id, false};
+    e->n_unfinished++;
+    e->stats.n_requests++;
+    *id_out = q->id;
+    q = NULL;
+    pthread_cond_signal(&e->cv_work);
+unlock:
+    pthread_mutex_unlock(&e->mu);
+    ig__req_free(q);
+    return st;
+}
+
+ig_status ig_engine_cancel(ig_engine *e, ig_request_id id) {
+    ig_status st = IG_OK;
+    pthread_mutex_lock(&e->mu);
+    live_entry *le = live_find(e, id);
+    if (!le || le->is_finished || e->state == IG_ENGINE_STATE_STOPPED) {
+        st = IG_ENOTFOUND;
+    } else if (!grow((void **)&e->cancels, &e->cap_cancels, e->n_cancels + 1, sizeof *e->cancels)) {
+        st = IG_ENOMEM;
+    } else {
+        e->cancels[e->n_cancels++] = id;
+        pthread_cond_signal(&e->cv_work);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return st;
+}
+
+static void deadline_of(struct timespec *ts, int64_t timeout_ms) {
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += timeout_ms / 1000;
+    ts->tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+ig_status ig_engine_poll(ig_engine *e, ig_request_id id, ig_event *out, size_t cap, size_t *n_out,
+                         int64_t timeout_ms) {
+    if (!e || !out || !n_out || cap == 0) return IG_EINVAL;
+    *n_out = 0;
+    if (e->cfg.on_event) return IG_EINVAL;
+    ig_status st = IG_OK;
+    struct timespec dl;
+    if (timeout_ms > 0) deadline_of(&dl, timeout_ms);
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        if (id != 0 && !live_find(e, id)) {
+            st = IG_ENOTFOUND;
+            break;
+        }
+        size_t n = 0;
+        ev_node *prev = NULL;
+        for (ev_node *nd = e->ev_head; nd && n < cap;) {
+            ev_node *next = nd->next;
+            if (id == 0 || nd->ev.id == id) {
+                if (prev)
+                    prev->next = next;
+                else
+                    e->ev_head = next;
+                if (e->ev_tail == nd) e->ev_tail = prev;
+                out[n++] = nd->ev;
+                if (nd->ev.type == IG_EVENT_FINISHED) live_remove(e, nd->ev.id);
+            } else {
+                prev = nd;
+            }
+            nd = next;
+        }
+        if (n > 0) {
+            *n_out = n;
+            break;
+        }
+        if (e->state == IG_ENGINE_STATE_STOPPED) {
+            st = IG_ECANCELLED;
+            break;
+        }
+        if (timeout_ms == 0) {
+            st = IG_ETIMEDOUT;
+            break;
+        }
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&e->cv_events, &e->mu);
+        } else if (pthread_cond_timedwait(&e->cv_events, &e->mu, &dl) != 0) {
+            timeout_ms = 0; /* one last look, then time out */
+        }
+    }
+    pthread_mutex_unlock(&e->mu);
+    return st;
+}
+
+void ig_engine_stats_get(ig_engine *e, ig_engine_stats *out) {
+    pthread_mutex_lock(&e->mu);
+    *out = e->stats;
+    out->state = e->state;
+    out->n_waiting = e->n_inbox + e->n_sched_waiting;
+    pthread_mutex_unlock(&e->mu);
+}
+
+ig_engine_state ig_engine_get_state(ig_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    ig_engine_state s = e->state;
+    pthread_mutex_unlock(&e->mu);
+    return s;
+}
+
+ig_status ig_engine_drain(ig_engine *e, int64_t timeout_ms) {
+    ig_status st = IG_OK;
+    struct timespec dl;
+    if (timeout_ms > 0) deadline_of(&dl, timeout_ms);
+    pthread_mutex_lock(&e->mu);
+    if (e->state != IG_ENGINE_STATE_STOPPED) e->state = IG_ENGINE_STATE_DRAINING;
+    pthread_cond_signal(&e->cv_work);
+    while (e->n_unfinished > 0 && e->state != IG_ENGINE_STATE_STOPPED) {
+        if (timeout_ms == 0) {
+            st = IG_ETIMEDOUT;
+            break;
+        }
+        if (timeout_ms < 0)
+            pthread_cond_wait(&e->cv_events, &e->mu);
+        else if (pthread_cond_timedwait(&e->cv_events, &e->mu, &dl) != 0)
+            timeout_ms = 0;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return st;
+}
+
+void ig_engine_stop(ig_engine *e) {
+    if (!e || !e->has_thread) return;
+    pthread_mutex_lock(&e->mu);
+    e->is_stop_requested = true;
+    pthread_cond_signal(&e->cv_work);
+    pthread_mutex_unlock(&e->mu);
+    pthread_join(e->thread, NULL);
+    e->has_thread = false;
+}
+
+void ig_engine_free(ig_engine *e) {
+    if (!e) return;
+    ig_engine_stop(e);
+    for (ev_node *n = e->ev_head; n;) {
+        ev_node *next = n->next;
+        free(n);
+        n = next;
+    }
+    for (int32_t i = 0; i < e->n_inbox; i++) ig__req_free(e->inbox[i]);
+    free(e->inbox);
+    free(e->cancels);
+    free(e->live);
+    free(e->done_ids);
+    ig_sched_free(e->sched);
+    ig_pool_free(e->own_pool);
+    pthread_cond_destroy(&e->cv_events);
+    pthread_cond_destroy(&e->cv_work);
+    pthread_mutex_destroy(&e->mu);
+    free(e);
+}

@@ -1,0 +1,189 @@
+/*
+ * test_engine_stress.c: many threads submitting, polling and cancelling at
+ * random against one engine (fake model, small KV pool so that preemption
+ * happens too). Meant for `make check-tsan`; in a normal build it checks
+ * the bookkeeping: every accepted request gets exactly one FINISHED event,
+ * events come in order, completed requests have the oracle's tokens, and
+ * the KV pool ends with nothing in use.
+ *
+ * Criterion's runner cannot start under ThreadSanitizer (its shared arena
+ * collides with TSan's memory layout: Criterion issue #274), so a TSan build
+ * of this file has its own main() that runs the same check without the
+ * runner; other builds use Criterion as usual.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "fake_model.h"
+#include "ignis.h"
+#include "sample/sampler.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define IG_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define IG_TSAN 1
+#endif
+#endif
+
+#define V            64
+#define N_THREADS    6
+#define N_PER_THREAD 40
+
+typedef struct worker {
+    ig_engine *e;
+    ig_model *m;
+    uint64_t seed;
+    int n_ok, n_overloaded, n_cancel_ok, n_bad;
+} worker;
+
+static atomic_int g_overloaded;
+
+static void *work(void *arg) {
+    worker *w = arg;
+    uint64_t r = w->seed;
+    for (int i = 0; i < N_PER_THREAD; i++) {
+        r = fake_mix(r);
+        int32_t p[24];
+        int32_t np = 2 + (int32_t)(r % 20);
+        for (int32_t j = 0; j < np; j++) p[j] = (int32_t)((r >> 8) % 3 + (uint64_t)j * 5) % V;
+        ig_sampler_params sp = ig_sampler_params_default();
+        sp.temperature = 0;
+        int32_t max_tokens = 1 + (int32_t)((r >> 16) % 12);
+        ig_request req = {.prompt = p,
+                          .n_prompt = (size_t)np,
+                          .sampling = &sp,
+                          .max_tokens = max_tokens,
+                          .priority = (int32_t)((r >> 24) % 3),
+                          .timeout_ms = (r >> 28) % 11 == 0 ? 1 : 0,
+                          .user_data = (uintptr_t)i};
+        ig_request_id id;
+        ig_status st = ig_engine_submit(w->e, &req, &id, NULL);
+        if (st == IG_EOVERLOADED) {
+            w->n_overloaded++;
+            atomic_fetch_add(&g_overloaded, 1);
+            continue;
+        }
+        if (st != IG_OK) {
+            w->n_bad++;
+            continue;
+        }
+        w->n_ok++;
+        bool do_cancel = (r >> 32) % 4 == 0;
+        int cancel_after = (int)((r >> 36) % 4);
+        int32_t toks[64];
+        int n_tok = 0, n_events = 0;
+        bool finished = false;
+        ig_finish_kind kind = IG_FINISH_KIND_NONE;
+        if (do_cancel && cancel_after == 0 && ig_engine_cancel(w->e, id) == IG_OK) w->n_cancel_ok++;
+        while (!finished) {
+            ig_event ev[4];
+            size_t n = 0;
+            st = ig_engine_poll(w->e, id, ev, 4, &n, 10000);
+            if (st != IG_OK) {
+                w->n_bad++;
+                break;
+            }
+            for (size_t k = 0; k < n; k++) {
+                if (ev[k].id != id || ev[k].user_data != (uintptr_t)i || finished) w->n_bad++;
+                if (ev[k].type == IG_EVENT_TOKEN && n_tok < 64) toks[n_tok++] = ev[k].token;
+                if (ev[k].type == IG_EVENT_FINISHED) {
+                    finished = true;
+                    kind = ev[k].finish;
+                    if (ev[k].stats->n_generated_tokens != n_tok) w->n_bad++;
+                }
+                n_events++;
+                ig_event_release(&ev[k]);
+            }
+            if (do_cancel && n_events >= cancel_after && cancel_after > 0) {
+                ig_status cs = ig_engine_cancel(w->e, id);
+                if (cs == IG_OK) w->n_cancel_ok++;
+                do_cancel = false;
+            }
+        }
+        if (kind == IG_FINISH_KIND_LENGTH) {
+            int32_t want[64];
+            fake_greedy(fake_of(w->m), p, np, n_tok, want);
+            if (n_tok != max_tokens) w->n_bad++;
+            for (int k = 0; k < n_tok; k++)
+                if (toks[k] != want[k]) w->n_bad++;
+        }
+        ig_engine_stats es;
+        ig_engine_stats_get(w->e, &es); /* racing reads of the stats */
+    }
+    return NULL;
+}
+
+typedef struct stress_result {
+    int n_ok, n_bad, n_overloaded;
+    ig_engine_stats stats;
+    ig_status new_status, drain_status;
+} stress_result;
+
+static void run_stress(stress_result *res) {
+    memset(res, 0, sizeof *res);
+    ig_model *m = fake_model_new(V, NULL);
+    ig_engine_config c = ig_engine_config_default();
+    c.model = m;
+    c.n_threads = 1;
+    c.kv_blocks = 12;
+    c.block_size = 4;
+    c.max_batch_tokens = 16;
+    c.max_seqs = 4;
+    c.max_queue = 4;
+    ig_engine *e = NULL;
+    res->new_status = ig_engine_new(&c, &e, NULL);
+    if (res->new_status != IG_OK) {
+        fake_model_free(m);
+        return;
+    }
+    pthread_t th[N_THREADS];
+    worker w[N_THREADS];
+    for (int i = 0; i < N_THREADS; i++) {
+        w[i] = (worker){.e = e, .m = m, .seed = 1000 + (uint64_t)i};
+        pthread_create(&th[i], NULL, work, &w[i]);
+    }
+    for (int i = 0; i < N_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        res->n_bad += w[i].n_bad;
+        res->n_ok += w[i].n_ok;
+    }
+    res->drain_status = ig_engine_drain(e, -1);
+    ig_engine_stats_get(e, &res->stats);
+    res->n_overloaded = atomic_load(&g_overloaded);
+    ig_engine_free(e);
+    fake_model_free(m);
+}
+
+#ifndef IG_TSAN
+Test(engine_stress, threads_submit_poll_cancel) {
+    stress_result r;
+    run_stress(&r);
+    cr_assert_eq(r.new_status, IG_OK);
+    cr_expect_eq(r.n_bad, 0, "workers saw %d bad things", r.n_bad);
+    cr_assert_eq(r.drain_status, IG_OK);
+    cr_assert_eq(r.stats.n_requests, (uint64_t)r.n_ok);
+    cr_assert_eq(r.stats.n_finished, (uint64_t)r.n_ok);
+    cr_assert_eq(r.stats.kv_blocks_used, 0);
+    cr_assert_eq(r.stats.n_running, 0);
+    cr_assert_eq(r.stats.n_waiting, 0);
+    cr_assert_eq(r.stats.n_rejected, (uint64_t)r.n_overloaded);
+    cr_log_info("%d requests, %d refused as overloaded, %llu preemptions", r.n_ok, r.n_overloaded,
+                (unsigned long long)r.stats.n_preemptions);
+}
+#else
+int main(void) {
+    stress_result r;
+    run_stress(&r);
+    bool ok = r.new_status == IG_OK && r.n_bad == 0 && r.drain_status == IG_OK &&
+              r.stats.n_requests == (uint64_t)r.n_ok && r.stats.n_finished == (uint64_t)r.n_ok &&
+              r.stats.kv_blocks_used == 0 && r.stats.n_running == 0 && r.stats.n_waiting == 0 &&
+              r.stats.n_rejected == (uint64_t)r.n_overloaded;
+    printf("engine stress (TSan build): %d requests, %d overloaded, %llu preemptions, %d bad: %s\n",
+           r.n_ok, r.n_overloaded, (unsigned long long)r.stats.n_preemptions, r.n_bad,
+           ok ? "ok" : "FAILED");
+    return ok ? 0 : 1;
+}
+#endif
