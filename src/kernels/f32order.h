@@ -17,7 +17,9 @@
  *    over blocks of 64 elements, the four vectors added pairwise, the tree,
  *    then the leftover elements added one by one (in 16- and 8-element runs
  *    of rounded products, then fused multiply-adds, as GCC compiles it).
- * The caller picks per token (see ig_matmul_f32_ordered).
+ * The caller picks per token (see ig_matmul_f32_ordered and ig_batch.prefill):
+ * llama.cpp decides by the size of the whole batch, which makes its numbers
+ * depend on chunking; a per-token choice keeps each token's result its own.
  */
 #ifndef IG_KERNELS_F32ORDER_H
 #define IG_KERNELS_F32ORDER_H

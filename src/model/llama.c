@@ -43,7 +43,7 @@ typedef struct {
 
 typedef struct {
     ig_model_desc d;
-    int n_rot; /* dims rotated per head */
+    int n_rot;                 /* dims rotated per head */
     float rms_eps;
     float rope_base;
     float rope_scale;          /* position multiplier (1 / linear scaling factor) */
@@ -55,8 +55,10 @@ typedef struct {
 
     /* scratch, grown to the largest batch seen */
     int cap_tokens;
-    float *x, *xb, *q, *k, *v, *att_out, *h1, *h3, *scores;
-    int cap_ctx;
+    float *x, *xb, *q, *k, *v, *att_out, *h1, *h3;
+    uint8_t *batched; /* [n_tokens] 1: sum F32 products in llama.cpp's batched order */
+    int cap_seqs;
+    int *seq_count; /* [n_seqs] per-sequence count of tokens wanting logits */
     void *act;          /* matmul scratch: activations converted for the integer dots */
     int cap_act_tokens; /* tokens `act` has room for in every matmul */
 } llama_model;
@@ -68,14 +70,14 @@ static ig_status bind_matrix(const ig_gguf *g, const char *name, int64_t n_cols,
     const ig_gguf_tensor *t = ig_gguf_find_tensor(g, name);
     if (!t) return ig_errorf(err, IG_EFORMAT, "model: missing tensor '%s'", name);
     if (t->n_dims != 2 || t->ne[0] != n_cols || t->ne[1] != n_rows)
-        return ig_errorf(
-            err, IG_EFORMAT, "model: tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]",
-            name, (long long)t->ne[0], (long long)t->ne[1], (long long)n_cols, (long long)n_rows);
+        return ig_errorf(err, IG_EFORMAT,
+                         "model: tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", name,
+                         (long long)t->ne[0], (long long)t->ne[1], (long long)n_cols,
+                         (long long)n_rows);
     const ig_type_traits *tr = ig_type_get(t->type);
     if (!tr || !tr->vec_dot || !tr->to_float)
-        return ig_errorf(err, IG_EUNSUPPORTED,
-                         "model: tensor '%s' has type %s, which is not supported yet", name,
-                         ig_type_name(t->type));
+        return ig_errorf(err, IG_EUNSUPPORTED, "model: tensor '%s' has type %s, which is not supported yet",
+                         name, ig_type_name(t->type));
     m->type = t->type;
     m->n_cols = n_cols;
     m->n_rows = n_rows;
@@ -142,7 +144,8 @@ static void llama_free(void *impl) {
     free(m->att_out);
     free(m->h1);
     free(m->h3);
-    free(m->scores);
+    free(m->batched);
+    free(m->seq_count);
     free(m->act);
     free(m);
 }
@@ -168,10 +171,8 @@ ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc
         (st = get_u32(g, arch, "attention.head_count", true, &n_head, err)))
         goto fail;
     st = get_u32(g, arch, "attention.head_count_kv", false, &n_head_kv, err);
-    if (st == IG_ENOTFOUND)
-        n_head_kv = n_head;
-    else if (st != IG_OK)
-        goto fail;
+    if (st == IG_ENOTFOUND) n_head_kv = n_head;
+    else if (st != IG_OK) goto fail;
     if (n_embd == 0 || n_layer == 0 || n_ff == 0 || n_head == 0 || n_head_kv == 0 ||
         n_embd > (1u << 20) || n_layer > 4096 || n_ff > (1u << 22) || n_head > 4096 ||
         n_head % n_head_kv != 0) {
@@ -182,20 +183,16 @@ ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc
     }
     uint32_t head_dim = n_embd / n_head;
     st = get_u32(g, arch, "attention.key_length", false, &key_len, err);
-    if (st == IG_OK)
-        head_dim = key_len;
-    else if (st != IG_ENOTFOUND)
-        goto fail;
+    if (st == IG_OK) head_dim = key_len;
+    else if (st != IG_ENOTFOUND) goto fail;
     if (head_dim == 0 || head_dim > 512 || head_dim * n_head != n_embd) {
         st = ig_errorf(err, IG_EUNSUPPORTED, "model: head size %u x %u heads != embedding %u",
                        head_dim, n_head, n_embd);
         goto fail;
     }
     st = get_u32(g, arch, "rope.dimension_count", false, &n_rot, err);
-    if (st == IG_ENOTFOUND)
-        n_rot = head_dim;
-    else if (st != IG_OK)
-        goto fail;
+    if (st == IG_ENOTFOUND) n_rot = head_dim;
+    else if (st != IG_OK) goto fail;
     if (n_rot > head_dim || n_rot % 2) {
         st = ig_errorf(err, IG_EFORMAT, "model: rope dimension %u does not fit head size %u", n_rot,
                        head_dim);
@@ -221,8 +218,7 @@ ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc
         snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
         if (ig_gguf_get_str(g, key, &type) == IG_OK && !ig_str_eq(type, "none")) {
             if (!ig_str_eq(type, "linear")) {
-                st = ig_errorf(err, IG_EUNSUPPORTED,
-                               "model: rope scaling '%.*s' is not supported yet",
+                st = ig_errorf(err, IG_EUNSUPPORTED, "model: rope scaling '%.*s' is not supported yet",
                                (int)(type.len > 32 ? 32 : type.len), type.ptr);
                 goto fail;
             }
@@ -235,8 +231,7 @@ ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc
             m->rope_scale = 1.0f / factor;
         }
     }
-    if ((st = bind_vector(g, "rope_freqs.weight", n_rot / 2, true, &m->rope_factors, err)))
-        goto fail;
+    if ((st = bind_vector(g, "rope_freqs.weight", n_rot / 2, true, &m->rope_factors, err))) goto fail;
 
     /* Weights. GGUF shapes are [n_cols (ne0), n_rows (ne1)]. */
     const ig_gguf_tensor *te = ig_gguf_find_tensor(g, "token_embd.weight");
@@ -245,8 +240,7 @@ ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc
         goto fail;
     }
     d->n_vocab = (int32_t)te->ne[1];
-    if ((st = bind_matrix(g, "token_embd.weight", n_embd, d->n_vocab, &m->tok_embd, err)))
-        goto fail;
+    if ((st = bind_matrix(g, "token_embd.weight", n_embd, d->n_vocab, &m->tok_embd, err))) goto fail;
     add_matrix_size(d, &m->tok_embd);
     if ((st = bind_vector(g, "output_norm.weight", n_embd, false, &m->out_norm, err))) goto fail;
     if (ig_gguf_find_tensor(g, "output.weight")) {
@@ -276,10 +270,8 @@ ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc
             (st = bind_matrix(g, NAME("ffn_down"), n_ff, n_embd, &L->w_down, err)))
             goto fail;
 #undef NAME
-        if (ig_gguf_find_tensor(
-                g, (snprintf(name, sizeof name, "blk.%u.ffn_gate_inp.weight", l), name))) {
-            st = ig_errorf(err, IG_EUNSUPPORTED,
-                           "model: mixture-of-experts llama models are not supported yet");
+        if (ig_gguf_find_tensor(g, (snprintf(name, sizeof name, "blk.%u.ffn_gate_inp.weight", l), name))) {
+            st = ig_errorf(err, IG_EUNSUPPORTED, "model: mixture-of-experts llama models are not supported yet");
             goto fail;
         }
         add_matrix_size(d, &L->wq);
@@ -309,29 +301,28 @@ static ig_status reserve(llama_model *m, int n_tokens, int n_seqs, ig_error *err
         const size_t q_dim = (size_t)d->n_head * d->head_dim;
         const size_t kv_dim = (size_t)d->n_head_kv * d->head_dim;
         float *bufs[8] = {
-            realloc(m->x, n * d->n_embd * sizeof(float)),
-            realloc(m->xb, n * d->n_embd * sizeof(float)),
-            realloc(m->q, n * q_dim * sizeof(float)),
-            realloc(m->k, n * kv_dim * sizeof(float)),
-            realloc(m->v, n * kv_dim * sizeof(float)),
-            realloc(m->att_out, n * q_dim * sizeof(float)),
-            realloc(m->h1, n * d->n_ff * sizeof(float)),
-            realloc(m->h3, n * d->n_ff * sizeof(float)),
+            realloc(m->x, n * d->n_embd * sizeof(float)),  realloc(m->xb, n * d->n_embd * sizeof(float)),
+            realloc(m->q, n * q_dim * sizeof(float)),      realloc(m->k, n * kv_dim * sizeof(float)),
+            realloc(m->v, n * kv_dim * sizeof(float)),     realloc(m->att_out, n * q_dim * sizeof(float)),
+            realloc(m->h1, n * d->n_ff * sizeof(float)),   realloc(m->h3, n * d->n_ff * sizeof(float)),
         };
         /* realloc either moved a buffer or left it: keep whatever we got so nothing leaks */
         float **slots[8] = {&m->x, &m->xb, &m->q, &m->k, &m->v, &m->att_out, &m->h1, &m->h3};
         bool ok = true;
         for (int i = 0; i < 8; i++) {
-            if (bufs[i])
-                *slots[i] = bufs[i];
-            else
-                ok = false;
+            if (bufs[i]) *slots[i] = bufs[i];
+            else ok = false;
         }
         uint8_t *bt = realloc(m->batched, n);
         if (bt) m->batched = bt;
-        if (!ok || !bt)
-            return ig_errorf(err, IG_ENOMEM, "forward: out of memory for %d tokens", n_tokens);
+        if (!ok || !bt) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for %d tokens", n_tokens);
         m->cap_tokens = n_tokens;
+    }
+    if (n_seqs > m->cap_seqs) {
+        int *c = realloc(m->seq_count, (size_t)n_seqs * sizeof(int));
+        if (!c) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for %d sequences", n_seqs);
+        m->seq_count = c;
+        m->cap_seqs = n_seqs;
     }
     if (n_tokens > m->cap_act_tokens) {
         size_t need = ig_matmul_scratch_bytes(&m->output, n_tokens), b;
@@ -345,12 +336,6 @@ static ig_status reserve(llama_model *m, int n_tokens, int n_seqs, ig_error *err
         if (!a) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for %d tokens", n_tokens);
         m->act = a;
         m->cap_act_tokens = n_tokens;
-    }
-    if (n_ctx > m->cap_ctx) {
-        float *s = realloc(m->scores, (size_t)n_ctx * sizeof(float));
-        if (!s) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for context %d", n_ctx);
-        m->scores = s;
-        m->cap_ctx = n_ctx;
     }
     return IG_OK;
 }
@@ -415,17 +400,17 @@ static void attend(const llama_model *m, const ig_kv_cache *kv, const ig_batch_s
 
 /*
  * y = W x for the batch. F32 weights sum in llama.cpp's orders: its batched
- * matmul (tinyBLAS) for tokens whose sequence brings >= 2 tokens to this
- * batch (a prompt chunk), its one-token order otherwise (decode). llama.cpp
- * decides by the size of the whole batch; deciding per sequence keeps a
- * token's result independent of the other sequences in the batch.
+ * matmul (tinyBLAS) for tokens the caller marks as prefill, its one-token
+ * order otherwise (see ig_batch.prefill). llama.cpp itself picks by the size
+ * of the whole batch, so it is not invariant to chunking; here the choice is
+ * the caller's, per token.
  */
 static void project(llama_model *m, ig_pool *pool, const ig_matrix *w, const float *x, int n,
                     float *y) {
     if (w->type == IG_TYPE_F32)
         ig_matmul_f32_ordered(pool, w, x, n, m->batched, y);
     else
-        ig_matmul(pool, w, x, n, y);
+        ig_matmul(pool, w, x, n, y, m->act);
 }
 
 static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, ig_pool *pool,
@@ -437,14 +422,14 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
     ig_status st = reserve(m, n, b->n_seqs, err);
     if (st != IG_OK) return st;
 
-    /* per sequence: tokens in this batch, and tokens wanting logits */
-    int *n_tok = m->seq_count, *n_want = m->seq_count + b->n_seqs;
-    memset(m->seq_count, 0, 2 * (size_t)b->n_seqs * sizeof(int));
+    /* per sequence: how many of its tokens want logits (llama.cpp's output
+     * matmul is batched only for >= 2 rows) */
+    int *n_want = m->seq_count;
+    memset(n_want, 0, (size_t)b->n_seqs * sizeof(int));
     for (int i = 0; i < n; i++) {
-        n_tok[b->seq[i]]++;
         n_want[b->seq[i]] += b->want_logits ? b->want_logits[i] != 0 : i == n - 1;
+        m->batched[i] = b->prefill && b->prefill[i];
     }
-    for (int i = 0; i < n; i++) m->batched[i] = n_tok[b->seq[i]] >= 2;
 
     /* x: [n, n_embd] token embeddings */
     for (int i = 0; i < n; i++) ig_matrix_get_row(&m->tok_embd, b->tokens[i], m->x + (size_t)i * E);
@@ -454,9 +439,9 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
         /* attention block */
         for (int i = 0; i < n; i++)
             ig_rmsnorm(m->xb + (size_t)i * E, m->x + (size_t)i * E, L->attn_norm, E, m->rms_eps);
-        ig_matmul(pool, &L->wq, m->xb, n, m->q, m->act); /* [n, n_head * hd] */
-        ig_matmul(pool, &L->wk, m->xb, n, m->k, m->act); /* [n, n_head_kv * hd] */
-        ig_matmul(pool, &L->wv, m->xb, n, m->v, m->act); /* [n, n_head_kv * hd] */
+        project(m, pool, &L->wq, m->xb, n, m->q); /* [n, n_head * hd] */
+        project(m, pool, &L->wk, m->xb, n, m->k); /* [n, n_head_kv * hd] */
+        project(m, pool, &L->wv, m->xb, n, m->v); /* [n, n_head_kv * hd] */
         for (int i = 0; i < n; i++) {
             for (int h = 0; h < d->n_head; h++)
                 ig_rope(m->q + (size_t)i * q_dim + h * hd, hd, m->n_rot, b->pos[i], m->rope_base,
@@ -480,16 +465,17 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
                 attend(m, kv, s, l, m->q + (size_t)i * q_dim + h * hd, h / group, b->pos[i],
                        m->att_out + (size_t)i * q_dim + h * hd);
         }
-        ig_matmul(pool, &L->wo, m->att_out, n, m->xb, m->act); /* [n, n_embd] */
+        project(m, pool, &L->wo, m->att_out, n, m->xb); /* [n, n_embd] */
         for (size_t j = 0; j < (size_t)n * E; j++) m->x[j] += m->xb[j];
 
         /* feed-forward block */
         for (int i = 0; i < n; i++)
             ig_rmsnorm(m->xb + (size_t)i * E, m->x + (size_t)i * E, L->ffn_norm, E, m->rms_eps);
-        ig_matmul(pool, &L->w_gate, m->xb, n, m->h1, m->act); /* [n, n_ff] */
-        ig_matmul(pool, &L->w_up, m->xb, n, m->h3, m->act);   /* [n, n_ff] */
-        ig_silu_mul(m->h1, m->h3, n * d->n_ff);
-        ig_matmul(pool, &L->w_down, m->h1, n, m->xb, m->act); /* [n, n_embd] */
+        project(m, pool, &L->w_gate, m->xb, n, m->h1); /* [n, n_ff] */
+        project(m, pool, &L->w_up, m->xb, n, m->h3);   /* [n, n_ff] */
+        for (int i = 0; i < n; i++)
+            ig_silu_mul(m->h1 + (size_t)i * d->n_ff, m->h3 + (size_t)i * d->n_ff, d->n_ff);
+        project(m, pool, &L->w_down, m->h1, n, m->xb); /* [n, n_embd] */
         for (size_t j = 0; j < (size_t)n * E; j++) m->x[j] += m->xb[j];
     }
 
@@ -500,10 +486,10 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
         bool want = b->want_logits ? b->want_logits[i] != 0 : i == n - 1;
         if (!want) continue;
         ig_rmsnorm(m->xb + (size_t)n_out * E, m->x + (size_t)i * E, m->out_norm, E, m->rms_eps);
-        m->batched[n_out] = n_want[b->seq[i]] >= 2;
+        m->batched[n_out] = b->prefill && b->prefill[i] && n_want[b->seq[i]] >= 2;
         n_out++;
     }
-    if (n_out > 0) ig_matmul(pool, &m->output, m->xb, n_out, logits, m->act); /* [n_out, n_vocab] */
+    if (n_out > 0) project(m, pool, &m->output, m->xb, n_out, logits); /* [n_out, n_vocab] */
     return IG_OK;
 }
 
