@@ -9,8 +9,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "format/gguf.h"
+#include "format/gguf_writer.h"
 #include "tokenizer/pretok.h"
 #include "tokenizer/vocab.h"
 #include "testutil.h"
@@ -479,4 +481,119 @@ Test(bpe_vectors, long_runs_and_odd_bytes_roundtrip) {
         ig_vocab_free(v);
     }
     free(s);
+}
+
+/* ---- a tiny hand-made vocabulary: merge order, ties, fallback, ignore_merges, BOS defaults ----
+ */
+
+static const char *const tiny_tokens[] = {"a", "b", "c", "ab", "bc", "abc", "x", "y", "ca", "aa"};
+enum { T_A, T_B, T_C, T_AB, T_BC, T_ABC, T_X, T_Y, T_CA, T_AA };
+/* "x y" makes "xy", which is no token; "aa" comes from the tie rule */
+static const char *const tiny_merges[] = {"b c", "a b", "a bc", "x y", "a a"};
+
+static ig_gguf_value str_array(const char *const *s, size_t n, ig_gguf_value *items) {
+    for (size_t i = 0; i < n; i++)
+        items[i] = (ig_gguf_value){.type = IG_GGUF_STRING, .v.str = {s[i], strlen(s[i])}};
+    ig_gguf_value v = {.type = IG_GGUF_ARRAY};
+    v.v.arr.elem_type = IG_GGUF_STRING;
+    v.v.arr.n = n;
+    v.v.arr.items = items;
+    return v;
+}
+
+static ig_vocab *tiny_vocab(const char *pre) {
+    char path[] = "/tmp/ignis_test_bpe_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    ig_error err = {0};
+    ig_gguf_writer *w = NULL;
+    ig_gguf_value items[16];
+    cr_assert_eq(ig_gguf_writer_new(&w, &err), IG_OK, "%s", err.message);
+    cr_assert_eq(ig_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2", &err), IG_OK);
+    cr_assert_eq(ig_gguf_writer_add_str(w, "tokenizer.ggml.pre", pre, &err), IG_OK);
+    ig_gguf_value toks = str_array(tiny_tokens, sizeof tiny_tokens / sizeof *tiny_tokens, items);
+    cr_assert_eq(ig_gguf_writer_add_value(w, "tokenizer.ggml.tokens", &toks, &err), IG_OK, "%s",
+                 err.message);
+    ig_gguf_value merges = str_array(tiny_merges, sizeof tiny_merges / sizeof *tiny_merges, items);
+    cr_assert_eq(ig_gguf_writer_add_value(w, "tokenizer.ggml.merges", &merges, &err), IG_OK, "%s",
+                 err.message);
+    cr_assert_eq(ig_gguf_writer_open(w, path, &err), IG_OK, "%s", err.message);
+    cr_assert_eq(ig_gguf_writer_close(w, &err), IG_OK, "%s", err.message);
+    ig_gguf_writer_free(w);
+
+    ig_gguf *g = NULL;
+    ig_vocab *v = NULL;
+    cr_assert_eq(ig_gguf_open(path, &g, &err), IG_OK, "%s", err.message);
+    cr_assert_eq(ig_vocab_load(g, &v, &err), IG_OK, "%s", err.message);
+    ig_gguf_free(g);
+    unlink(path);
+    return v;
+}
+
+static void expect_ids(const ig_vocab *v, const char *text, const int32_t *want, size_t n_want) {
+    ig_tokens t = {0};
+    cr_assert_eq(ig__bpe_encode(v, text, strlen(text), &t), IG_OK);
+    bool same = t.n == n_want && memcmp(t.ids, want, n_want * sizeof *want) == 0;
+    cr_assert(same, "%s on \"%s\": got %zu ids (first %d), want %zu", v->pre, text, t.n,
+              t.n ? t.ids[0] : -1, n_want);
+    ig_tokens_free(&t);
+}
+
+#define IDS(v, text, ...)                                                                          \
+    expect_ids(v, text, (const int32_t[]){__VA_ARGS__},                                            \
+               sizeof((const int32_t[]){__VA_ARGS__}) / sizeof(int32_t))
+
+Test(bpe_tiny, merge_order_ties_and_fallback) {
+    ig_vocab *v = tiny_vocab("gpt-2");
+    IDS(v, "abc", T_ABC); /* "b c" (rank 0) before "a b" (rank 1), then "a bc" */
+    IDS(v, "ab", T_AB);
+    IDS(v, "aaa", T_AA, T_A); /* equal ranks: the leftmost pair merges first */
+    IDS(v, "xy", T_X, T_Y);   /* "xy" is no token: its characters' tokens instead */
+    IDS(v, "ca", T_C, T_A);   /* "ca" is a token but no merge makes it */
+    cr_assert_not(v->add_bos);
+    ig_vocab_free(v);
+}
+
+Test(bpe_tiny, ignore_merges_and_bos_defaults_follow_the_pre_tokenizer) {
+    ig_vocab *v = tiny_vocab("llama-bpe"); /* llama3: a piece that is a token is taken whole */
+    IDS(v, "ca", T_CA);
+    IDS(v, "xy", T_X, T_Y);
+    cr_assert(v->add_bos);
+    ig_vocab_free(v);
+    v = tiny_vocab("dbrx"); /* same regex, merges not skipped */
+    IDS(v, "ca", T_C, T_A);
+    cr_assert_not(v->add_bos);
+    ig_vocab_free(v);
+    v = tiny_vocab("chatglm-bpe");
+    cr_assert_eq(v->bos_id, -1);
+    ig_vocab_free(v);
+}
+
+Test(bpe_tiny, unknown_pre_fails_the_load) {
+    char path[] = "/tmp/ignis_test_bpe_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    ig_error err = {0};
+    ig_gguf_writer *w = NULL;
+    ig_gguf_value items[16];
+    cr_assert_eq(ig_gguf_writer_new(&w, &err), IG_OK);
+    cr_assert_eq(ig_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2", &err), IG_OK);
+    cr_assert_eq(ig_gguf_writer_add_str(w, "tokenizer.ggml.pre", "martian", &err), IG_OK);
+    ig_gguf_value toks = str_array(tiny_tokens, sizeof tiny_tokens / sizeof *tiny_tokens, items);
+    cr_assert_eq(ig_gguf_writer_add_value(w, "tokenizer.ggml.tokens", &toks, &err), IG_OK);
+    ig_gguf_value merges = str_array(tiny_merges, sizeof tiny_merges / sizeof *tiny_merges, items);
+    cr_assert_eq(ig_gguf_writer_add_value(w, "tokenizer.ggml.merges", &merges, &err), IG_OK);
+    cr_assert_eq(ig_gguf_writer_open(w, path, &err), IG_OK);
+    cr_assert_eq(ig_gguf_writer_close(w, &err), IG_OK);
+    ig_gguf_writer_free(w);
+    ig_gguf *g = NULL;
+    ig_vocab *v = NULL;
+    cr_assert_eq(ig_gguf_open(path, &g, &err), IG_OK);
+    cr_assert_eq(ig_vocab_load(g, &v, &err), IG_EUNSUPPORTED);
+    cr_assert_null(v);
+    cr_assert(strstr(err.message, "pre-tokenizer 'martian' is not supported"), "%s", err.message);
+    ig_gguf_free(g);
+    unlink(path);
 }
