@@ -157,17 +157,18 @@ void ig_rmsnorm(float *out, const float *x, const float *weight, int n, float ep
 void ig_rope(float *x, int head_dim, int n_rot, int pos, float freq_base, float freq_scale,
              const float *freq_factors, int is_neox) {
     IG_ASSERT(n_rot <= head_dim && n_rot % 2 == 0);
+    /* ggml's order: theta advances by repeated multiplication; the rotation's
+     * first product of each output is fused (how GCC compiles ggml's rope) */
     const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
     float theta = (float)pos;
     for (int i = 0; i < n_rot / 2; i++) {
-        float t = theta * freq_scale;
-        if (freq_factors) t /= freq_factors[i];
+        const float t = freq_scale * (freq_factors ? theta / freq_factors[i] : theta);
         const float c = cosf(t), s = sinf(t);
         const int a = is_neox ? i : 2 * i;
         const int b = is_neox ? i + n_rot / 2 : 2 * i + 1;
         const float x0 = x[a], x1 = x[b];
-        x[a] = x0 * c - x1 * s;
-        x[b] = x0 * s + x1 * c;
+        x[a] = fmaf(x0, c, -(x1 * s));
+        x[b] = fmaf(x0, s, x1 * c);
         theta *= theta_scale;
     }
 }
@@ -185,6 +186,27 @@ void ig_softmax(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
+/*
+ * ggml's vectorised exp (AVX-512 ggml_v_expf: an ARM optimized-routines
+ * polynomial, max error ~1.5 ulp), computed element by element.
+ */
+static float v_expf(float x) {
+    const float shift = 0x1.8p23f;
+    const float z = fmaf(x, 0x1.715476p+0f, shift);
+    const float n = z - shift; /* round(x / ln 2) */
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    const float u = b * b;
+    const float j = fmaf(
+        fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+        u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+    if (fabsf(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
+    return ldexpf(j, (int)n);
+}
+
 void ig_silu_mul(float *a, const float *b, int n) {
-    for (int i = 0; i < n; i++) a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+    /* as ggml_vec_swiglu_f32: blocks of 16 use the vector exp, the tail expf */
+    const int nb = n - n % 16;
+    int i = 0;
+    for (; i < nb; i++) a[i] = a[i] / (1.0f + v_expf(0.0f - a[i])) * b[i];
+    for (; i < n; i++) a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
 }
