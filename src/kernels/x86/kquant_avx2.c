@@ -97,6 +97,7 @@ static inline __attribute__((always_inline)) void sb_dot(int type, const void *b
         const __m128i raw = _mm_loadu_si128((const __m128i *)b->scales);
         const __m128i sc = _mm_and_si128(raw, _mm_set1_epi8(0x0f));
         c = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0f)));
+#pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
             /* value 32j + l is (qs[32 * (j / 4) + l] >> 2 * (j % 4)) & 3 */
             const __m256i v = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * (j / 4)));
@@ -110,6 +111,7 @@ static inline __attribute__((always_inline)) void sb_dot(int type, const void *b
         const ig_block_q3_K *b = blk;
         const __m128i sc = k3_scales(b->scales);
         const __m256i hm = _mm256_loadu_si256((const __m256i *)b->hmask);
+#pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
             /* value 32j + l: (qs[32 * (j / 4) + l] >> 2 * (j % 4)) & 3, + 4 if bit j of hmask[l] */
             const __m256i v = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * (j / 4)));
@@ -138,6 +140,7 @@ static inline __attribute__((always_inline)) void sb_dot(int type, const void *b
             sm, _mm_set_epi8(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8)));
         const __m256i qh =
             type == KQ5 ? _mm256_loadu_si256((const __m256i *)b5->qh) : _mm256_setzero_si256();
+#pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
             /* value 32j + l: nibble (j % 2) of qs[32 * (j / 2) + l]; q5: + 16 if bit j of qh[l] */
             const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2)));
@@ -157,6 +160,7 @@ static inline __attribute__((always_inline)) void sb_dot(int type, const void *b
     default: { /* KQ6 */
         const ig_block_q6_K *b = blk;
         const __m128i sc = _mm_loadu_si128((const __m128i *)b->scales);
+#pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
             /* j = 4h + kq: low 4 bits from ql[64h + 32(kq & 1) + l] >> 4(kq >> 1),
              * high 2 bits from qh[32h + l] >> 2kq */

@@ -143,6 +143,7 @@ static inline __attribute__((always_inline)) void decode(int type, const void *b
         const __m128i raw = _mm_loadu_si128((const __m128i *)b->scales);
         const __m256i sc = _mm256_cvtepu8_epi16(_mm_and_si128(raw, _mm_set1_epi8(0x0f)));
         o->c = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0f)));
+#pragma GCC unroll 4
         for (int q = 0; q < 4; q++) {
             o->s[q] = _mm512_permutexvar_epi16(idx16(q), _mm512_castsi256_si512(sc));
             /* value 32j + l is (qs[32 * (j / 4) + l] >> 2 * (j % 4)) & 3; j = 2q, 2q + 1 */
@@ -158,6 +159,7 @@ static inline __attribute__((always_inline)) void decode(int type, const void *b
         const ig_block_q3_K *b = blk;
         const __m256i sc = k3_scales(b->scales);
         const __m512i hm = bcast32(b->hmask);
+#pragma GCC unroll 4
         for (int q = 0; q < 4; q++) {
             o->s[q] = _mm512_permutexvar_epi16(idx16(q), _mm512_castsi256_si512(sc));
             const __m512i v = bcast32(b->qs + 32 * (q / 2));
@@ -182,6 +184,7 @@ static inline __attribute__((always_inline)) void decode(int type, const void *b
         const __m256i sm = k4_scales_mins(scales);
         o->c = _mm256_permutexvar_epi16(_mm256_load_si256((const __m256i *)IDXMIN), sm);
         const __m512i sh = shifts(0, 4);
+#pragma GCC unroll 4
         for (int q = 0; q < 4; q++) {
             o->s[q] = _mm512_permutexvar_epi16(idx32(q), _mm512_castsi256_si512(sm));
             /* sub-block 2q: low nibbles of qs[32q ..]; sub-block 2q + 1: high nibbles */
@@ -190,6 +193,7 @@ static inline __attribute__((always_inline)) void decode(int type, const void *b
         if (type == KQ5) {
             /* bit 4 of value 32j + l is bit j of qh[l] */
             const __m512i qh = bcast32(b5->qh);
+#pragma GCC unroll 4
             for (int q = 0; q < 4; q++) {
                 const __mmask64 k =
                     _mm512_test_epi8_mask(qh, bytes2(1 << (2 * q), 1 << (2 * q + 1)));
@@ -203,9 +207,11 @@ static inline __attribute__((always_inline)) void decode(int type, const void *b
     default: { /* KQ6 */
         const ig_block_q6_K *b = blk;
         const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+#pragma GCC unroll 4
         for (int q = 0; q < 4; q++)
             o->s[q] = _mm512_permutexvar_epi16(idx16(q), _mm512_castsi256_si512(sc));
         const __m512i m30 = _mm512_set1_epi8(0x30);
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             /* values 128h + 32kq + l: low 4 bits from ql[64h + 32(kq & 1) + l] >> 4(kq >> 1),
              * high 2 bits from qh[32h + l] >> 2kq */
@@ -246,6 +252,7 @@ static inline int offset_shift(int type) {
 /* The 16 int32 lanes whose sum is sum over the super-block of scale * (u . x). */
 static inline __m512i dot_codes(const sb_w *w, const int8_t *xqs) {
     __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 4
     for (int q = 0; q < 4; q++) {
         const __m512i p = _mm512_maddubs_epi16(w->u[q], _mm512_loadu_si512(xqs + 64 * q));
         acc = _mm512_dpwssd_epi32(acc, p, w->s[q]);
@@ -354,10 +361,12 @@ typedef struct {
 
 static inline __attribute__((always_inline)) void
 tile_decode(int type, const uint8_t *const rows[4], tile_w *tw) {
+#pragma GCC unroll 4
     for (int r = 0; r < 4; r++) decode(type, rows[r], &tw->w[r]);
     const __m512i c01 = _mm512_inserti64x4(_mm512_castsi256_si512(tw->w[0].c), tw->w[1].c, 1);
     const __m512i c23 = _mm512_inserti64x4(_mm512_castsi256_si512(tw->w[2].c), tw->w[3].c, 1);
     const __m512i base = _mm512_slli_epi32(_mm512_load_si512(IDX_ROW), 3); /* 8r */
+#pragma GCC unroll 8
     for (int k = 0; k < 8; k++)
         tw->ck[k] =
             _mm512_permutex2var_epi32(c01, _mm512_add_epi32(base, _mm512_set1_epi32(k)), c23);
@@ -448,6 +457,7 @@ static inline __attribute__((always_inline)) void gemm(int type, int64_t n, cons
             for (int i = 0; i < n_tiles; i++) acc[i][0] = acc[i][1] = _mm512_setzero_pd();
             for (int64_t b = 0; b < nb; b++) {
                 const uint8_t *rows[4];
+#pragma GCC unroll 4
                 for (int r = 0; r < 4; r++)
                     rows[r] = (const uint8_t *)w + (size_t)(r0 + (r < nr ? r : nr - 1)) * w_stride +
                               (size_t)b * bb;
