@@ -62,5 +62,7 @@ const ig_dot_kernel *ig_dot_kernel_get(uint32_t type, ig_cpu_level level);
  */
 void ig__dot_register_legacy_avx2(ig_dot_kernel *table);
 void ig__dot_register_legacy_avx512(ig_dot_kernel *table);
+void ig__dot_register_kquant_avx2(ig_dot_kernel *table);
+void ig__dot_register_kquant_avx512(ig_dot_kernel *table);
 
 #endif
