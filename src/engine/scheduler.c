@@ -397,7 +397,24 @@ static void schedule_running(ig_sched *s, ig_req *q, int32_t want_n, bool is_dec
     }
 }
 
-/* Try to start a waiting request. Returns false when admission must stop. */
+/*
+ * Could preempting every running request of lower priority than q free
+ * enough blocks for q's next n tokens? Counts their whole tables, so shared
+ * prefix blocks may be over-counted: a rough filter that avoids preempting
+ * when it clearly cannot help.
+ */
+static bool lower_priority_could_make_room(ig_sched *s, const ig_req *q, int32_t n) {
+    int64_t room = ig_kv_n_available(s->mgr);
+    for (int32_t i = s->running.n - 1; i >= 0 && s->running.v[i]->priority < q->priority; i--)
+        room += s->running.v[i]->kv->n_blocks;
+    return room > 0 && room >= ig_kv_blocks_needed(s->mgr, q->kv, q->kv->n_tokens + n);
+}
+
+/*
+ * Try to start a waiting request: prefix lookup, then blocks for its first
+ * chunk, preempting running requests of strictly lower priority if that is
+ * what it takes. Returns false when admission must stop.
+ */
 static bool admit(ig_sched *s, ig_req *q, int64_t now_us) {
     ig_error e = {0};
     IG_ASSERT(q->kv->n_blocks == 0);
@@ -406,6 +423,14 @@ static bool admit(ig_sched *s, ig_req *q, int64_t now_us) {
         int32_t n = q->n_tokens - q->kv->n_tokens;
         if (n > s->budget) n = s->budget;
         st = ig_kv_reserve(s->mgr, q->kv, q->kv->n_tokens + n, &e);
+        if (st == IG_EOVERLOADED && lower_priority_could_make_room(s, q, n)) {
+            /* a higher-priority arrival takes blocks from lower-priority runners */
+            while (st == IG_EOVERLOADED && s->running.n > 0 &&
+                   s->running.v[s->running.n - 1]->priority < q->priority) {
+                preempt(s, s->running.v[s->running.n - 1]);
+                st = ig_kv_reserve(s->mgr, q->kv, q->kv->n_tokens + n, &e);
+            }
+        }
         if (st == IG_OK) {
             if (!q->is_admitted_once) {
                 q->is_admitted_once = true;

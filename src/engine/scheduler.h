@@ -20,9 +20,10 @@
  *      When a running sequence cannot get its blocks, the lowest-priority,
  *      newest running sequence is preempted: its blocks are released (full
  *      ones stay in the prefix cache) and it goes back to waiting with every
- *      token it generated kept, to be recomputed later. Waiting requests
- *      never preempt running ones. A sequence alone in the pool that cannot
- *      grow ends with LENGTH.
+ *      token it generated kept, to be recomputed later. A waiting request
+ *      preempts running ones only if they have strictly lower priority (so
+ *      equal priorities never thrash). A sequence alone in the pool that
+ *      cannot grow ends with LENGTH.
  *   3. runs one forward pass over the whole batch; logits only for
  *      sequences whose last token is in the batch (prefill done, or decode);
  *   4. commits KV (publishing full blocks), samples each such sequence's
