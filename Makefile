@@ -25,6 +25,7 @@ run: deps build
 	$(BUILD)/ignis run -m "$(MODEL)" -p "$(PROMPT)" -n 200
 
 test: deps build
+	@bash scripts/test-setup.sh $(abspath $(BUILD))/npm
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 
