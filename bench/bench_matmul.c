@@ -9,9 +9,15 @@
  * repeated (speed does not depend on the values; quantizing 11 M values with
  * the reference quantizers would take longer than the measurement).
  *
+ * Caches: one such matrix (3-46 MB) may fit in the last-level cache, which
+ * would flatter batch 1. So by default the calls rotate over enough copies to
+ * span 256 MiB, and every call reads its weights from memory, as in a real
+ * forward pass; --in-cache times one copy over and over instead.
+ *
  * usage: bench_matmul [-t THREADS] [-b BATCH,..] [--rows R] [--cols C]
- *                     [--types q4_0,q8_0,..] [--min-ms MS]
+ *                     [--types q4_0,q8_0,..] [--min-ms MS] [--in-cache]
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +28,7 @@
 #include "tensor/types.h"
 
 #define TEMPLATE_ROWS 64
+#define SPAN_BYTES    (256.0 * 1048576.0) /* weights the calls rotate over */
 
 static double now_ms(void) {
     struct timespec ts;
@@ -48,7 +55,7 @@ static int usage(const char *msg) {
     fprintf(
         stderr,
         "bench_matmul: %s\nusage: bench_matmul [-t THREADS] [-b BATCH,..] [--rows R] [--cols C] "
-        "[--types q4_0,q8_0,..] [--min-ms MS]\n",
+        "[--types q4_0,q8_0,..] [--min-ms MS] [--in-cache]\n",
         msg);
     return 2;
 }
@@ -57,6 +64,7 @@ int main(int argc, char **argv) {
     int n_threads = 0, batches[8] = {1, 32}, n_batches = 2;
     long rows = 5632, cols = 2048;
     double min_ms = 300;
+    bool in_cache = false;
     uint32_t types[N_ALL];
     size_t n_types = N_ALL;
     memcpy(types, ALL_TYPES, sizeof ALL_TYPES);
@@ -65,6 +73,10 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage("time ig_matmul per weight type");
             return 0;
+        }
+        if (!strcmp(a, "--in-cache")) {
+            in_cache = true;
+            continue;
         }
         if (!v) return usage("an option needs a value");
         i++;
@@ -115,13 +127,16 @@ int main(int argc, char **argv) {
     for (long i = 0; i < TEMPLATE_ROWS * cols; i++) tmpl[i] = frand() * 0.05f;
     for (long i = 0; i < max_batch * cols; i++) x[i] = frand();
 
-    printf("ig_matmul, %ld x %ld weights, %d threads\n", rows, cols, ig_pool_size(pool));
+    printf("ig_matmul, %ld x %ld weights, %d threads, %s\n", rows, cols, ig_pool_size(pool),
+           in_cache ? "one copy (in cache if it fits)" : "rotating over 256 MiB of copies");
     printf("| type | batch | ms/call | GB/s | GFLOP/s |\n|---|---:|---:|---:|---:|\n");
     for (size_t ti = 0; ti < n_types; ti++) {
         const ig_type_traits *tr = ig_type_get(types[ti]);
         size_t row_bytes;
         if (!ig_type_row_size(types[ti], cols, &row_bytes)) continue;
-        uint8_t *w = malloc((size_t)rows * row_bytes);
+        const size_t mat_bytes = (size_t)rows * row_bytes;
+        const int n_copies = in_cache ? 1 : (int)(SPAN_BYTES / (double)mat_bytes) + 1;
+        uint8_t *w = malloc(mat_bytes * (size_t)n_copies);
         if (!w) {
             fprintf(stderr, "bench_matmul: out of memory\n");
             return 1;
@@ -131,6 +146,7 @@ int main(int argc, char **argv) {
         for (long r = TEMPLATE_ROWS; r < rows; r++)
             memcpy(w + (size_t)r * row_bytes, w + (size_t)(r % TEMPLATE_ROWS) * row_bytes,
                    row_bytes);
+        for (int k = 1; k < n_copies; k++) memcpy(w + (size_t)k * mat_bytes, w, mat_bytes);
         ig_matrix m = {
             .type = types[ti], .n_cols = cols, .n_rows = rows, .row_bytes = row_bytes, .data = w};
         for (int b = 0; b < n_batches; b++) {
@@ -140,16 +156,19 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench_matmul: out of memory\n");
                 return 1;
             }
+            int copy = 0;
             ig_matmul(pool, &m, x, batches[b], y, scratch); /* warm-up */
             double best = 1e300, t_all = 0;
             int reps = 0;
             while (t_all < min_ms || reps < 2) {
+                copy = (copy + 1) % n_copies;
+                m.data = w + (size_t)copy * mat_bytes;
                 double t0 = now_ms();
                 ig_matmul(pool, &m, x, batches[b], y, scratch);
                 double dt = now_ms() - t0;
                 t_all += dt;
                 if (dt < best) best = dt;
-                if (++reps >= 50) break;
+                if (++reps >= 200) break;
             }
             double bytes = (double)rows * row_bytes;
             double flops = 2.0 * rows * cols * batches[b];

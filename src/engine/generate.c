@@ -166,7 +166,7 @@ ig_status ig_generate(ig_model *m, ig_pool *pool, const int32_t *prompt, size_t 
                 break;
             }
         }
-        memmove(pending.buf, pending.buf + pending.len - keep, keep);
+        if (keep > 0) memmove(pending.buf, pending.buf + pending.len - keep, keep);
         pending.len = keep;
         if (cur_pos + 1 >= n_ctx) {
             res->finish = IG_FINISH_LENGTH;

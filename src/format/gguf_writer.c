@@ -59,6 +59,7 @@ struct ig_gguf_writer {
 };
 
 static ig_status put(bytes *b, const void *src, size_t n) {
+    if (n == 0) return IG_OK; /* src may be NULL then (an empty buffer) */
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 1024;
         while (cap < b->len + n) cap *= 2;

@@ -46,7 +46,10 @@ size_t ig_matmul_scratch_bytes(const ig_matrix *w, int n_tokens);
 /* Copy row `row` of W into dst as floats (dst holds n_cols values). */
 void ig_matrix_get_row(const ig_matrix *w, int64_t row, float *dst);
 
-/* out = x / sqrt(mean(x^2) + eps) * weight, over n values (out may alias x). */
+/*
+ * out = x / sqrt(mean(x^2) + eps) * weight, over n values (out may alias x).
+ * This and the two below round exactly as ggml's CPU ops do (see ops.c).
+ */
 void ig_rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
 
 /*
@@ -61,7 +64,8 @@ void ig_rope(float *x, int head_dim, int n_rot, int pos, float freq_base, float 
 /* In-place softmax over n values. */
 void ig_softmax(float *x, int n);
 
-/* a[i] = silu(a[i]) * b[i]. */
+/* a[i] = silu(a[i]) * b[i] over one row of n values (ggml rounds whole
+ * blocks of 16 differently from the tail, so call it once per row). */
 void ig_silu_mul(float *a, const float *b, int n);
 
 #endif

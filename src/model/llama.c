@@ -10,10 +10,12 @@
  * reads. It runs a ragged batch of tokens from several sequences; every
  * matmul covers the whole batch so weights are read once per step.
  *
- * Numerics follow what llama.cpp does with the same file where it matters
- * for exact-match tests: K and V are stored as F16, and the query and the
- * attention weights are rounded to F16 before they meet the F16 cache (as
- * ggml's F16 matmul converts its F32 operand).
+ * Numerics reproduce llama.cpp's CPU backend (ggml, AVX-512 build, default
+ * flash attention and F16 KV cache) bit for bit on F32 models: see attend()
+ * for the attention, kernels/f32order.h for the F32 matmul orders, and
+ * kernels/ops.c for RMSNorm, RoPE and SwiGLU. The F16 roundings inside
+ * attention amplify any one-ulp difference elsewhere, so "close" is not
+ * enough to match its log-probabilities to 1e-3.
  */
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "kernels/f32order.h"
 #include "kernels/ops.h"
 #include "model/model.h"
 #include "tensor/fp16.h"
@@ -52,8 +55,10 @@ typedef struct {
 
     /* scratch, grown to the largest batch seen */
     int cap_tokens;
-    float *x, *xb, *q, *k, *v, *att_out, *h1, *h3, *scores;
-    int cap_ctx;
+    float *x, *xb, *q, *k, *v, *att_out, *h1, *h3;
+    uint8_t *batched; /* [n_tokens] 1: sum F32 products in llama.cpp's batched order */
+    int cap_seqs;
+    int *seq_count; /* [n_seqs] per-sequence count of tokens wanting logits */
     void *act;          /* matmul scratch: activations converted for the integer dots */
     int cap_act_tokens; /* tokens `act` has room for in every matmul */
 } llama_model;
@@ -139,7 +144,8 @@ static void llama_free(void *impl) {
     free(m->att_out);
     free(m->h1);
     free(m->h3);
-    free(m->scores);
+    free(m->batched);
+    free(m->seq_count);
     free(m->act);
     free(m);
 }
@@ -288,7 +294,7 @@ fail:
 
 /* ---- forward ---- */
 
-static ig_status reserve(llama_model *m, int n_tokens, int n_ctx, ig_error *err) {
+static ig_status reserve(llama_model *m, int n_tokens, int n_seqs, ig_error *err) {
     const ig_model_desc *d = &m->d;
     if (n_tokens > m->cap_tokens) {
         const size_t n = (size_t)n_tokens;
@@ -307,8 +313,16 @@ static ig_status reserve(llama_model *m, int n_tokens, int n_ctx, ig_error *err)
             if (bufs[i]) *slots[i] = bufs[i];
             else ok = false;
         }
-        if (!ok) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for %d tokens", n_tokens);
+        uint8_t *bt = realloc(m->batched, n);
+        if (bt) m->batched = bt;
+        if (!ok || !bt) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for %d tokens", n_tokens);
         m->cap_tokens = n_tokens;
+    }
+    if (n_seqs > m->cap_seqs) {
+        int *c = realloc(m->seq_count, (size_t)n_seqs * sizeof(int));
+        if (!c) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for %d sequences", n_seqs);
+        m->seq_count = c;
+        m->cap_seqs = n_seqs;
     }
     if (n_tokens > m->cap_act_tokens) {
         size_t need = ig_matmul_scratch_bytes(&m->output, n_tokens), b;
@@ -323,71 +337,80 @@ static ig_status reserve(llama_model *m, int n_tokens, int n_ctx, ig_error *err)
         m->act = a;
         m->cap_act_tokens = n_tokens;
     }
-    if (n_ctx > m->cap_ctx) {
-        float *s = realloc(m->scores, (size_t)n_ctx * sizeof(float));
-        if (!s) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for context %d", n_ctx);
-        m->scores = s;
-        m->cap_ctx = n_ctx;
-    }
     return IG_OK;
 }
 
-static inline float round_f16(float x) { return ig_fp16_to_fp32(ig_fp32_to_fp16(x)); }
-
 /*
- * Attention for token i, head h: softmax over positions 0..pos of
- * (q . k_j) / sqrt(head_dim), then the weighted sum of v_j.
+ * Attention of one query head over positions 0..pos of its sequence, as
+ * llama.cpp computes it on the CPU with its defaults (flash attention "auto"
+ * resolves to on for the CPU backend; K and V cached as F16). Its
+ * ggml_flash_attn_ext kernel takes the per-row path ("one_chunk") here:
+ * the tiled path needs >= 64 queries in the ubatch and head_dim a multiple of
+ * 16, and the split-KV decode path >= 512 cached positions; the per-row path
+ * gives a token the same numbers in a prompt batch and in decode. Rounding
+ * points, in order:
+ *  - q is rounded to F16 (the K type's dot type);
+ *  - q.k sums exact F16 x F16 products in double, rounded once to float,
+ *    then times 1/sqrt(head_dim);
+ *  - online softmax in float with expf: on a new maximum M the accumulator is
+ *    scaled by expf(M_old - M), otherwise v is weighted by expf(s - M);
+ *  - the V accumulator is F16: every scale and every v*w + acc (one fused
+ *    multiply-add) is rounded back to F16, as ggml_vec_mad_f16 does;
+ *  - the sum S = S*ms + vs is one fused multiply-add;
+ *  - the result is acc * (1/S) in float.
+ * Masked (future) positions are skipped outright, so the cache's padding in
+ * llama.cpp changes nothing. For the tiled and split paths (long prompts,
+ * long contexts) llama.cpp keeps Q and the accumulator in F32; this path
+ * stays the same for every token, so a token's result never depends on the
+ * batch around it.
  */
 static void attend(const llama_model *m, const ig_kv_cache *kv, const ig_batch_seq *seq, int layer,
-                   const float *q_head, int kv_head, int pos, float *scores, float *out) {
+                   const float *q_head, int kv_head, int pos, float *out) {
     const int hd = m->d.head_dim, bs = kv->block_size;
     const float scale = 1.0f / sqrtf((float)hd);
-    static int mode = -1;
-    if (mode < 0) mode = getenv("IG_ATTN_MODE") ? atoi(getenv("IG_ATTN_MODE")) : 4;
-    float qr[512]; /* head_dim <= 512 checked at load */
-    for (int i = 0; i < hd; i++) qr[i] = (mode & 1) ? q_head[i] : round_f16(q_head[i]);
-    if (mode & 4) {
-        float M = -INFINITY, S = 0.0f;
-        uint16_t acc[512];
-        for (int i = 0; i < hd; i++) acc[i] = 0;
-        for (int j = 0; j <= pos; j++) {
-            const uint16_t *kj = kv->k + ig_kv_offset(kv, seq->block_table[j / bs], layer, j % bs) +
-                                 (size_t)kv_head * hd;
-            const uint16_t *vj = kv->v + ig_kv_offset(kv, seq->block_table[j / bs], layer, j % bs) +
-                                 (size_t)kv_head * hd;
-            float sc = 0.0f;
-            for (int i = 0; i < hd; i++) sc += qr[i] * ig_fp16_to_fp32(kj[i]);
-            sc *= scale;
-            float Mold = M, ms = 1.0f, vs = 1.0f;
-            if (sc > M) {
-                M = sc;
-                ms = expf(Mold - M);
-                for (int i = 0; i < hd; i++) acc[i] = ig_fp32_to_fp16(ig_fp16_to_fp32(acc[i]) * ms);
-            } else {
-                vs = expf(sc - M);
-            }
-            for (int i = 0; i < hd; i++)
-                acc[i] = ig_fp32_to_fp16(ig_fp16_to_fp32(acc[i]) + ig_fp16_to_fp32(vj[i]) * vs);
-            S = S * ms + vs;
+    float q[512]; /* head_dim <= 512 checked at load */
+    uint16_t acc[512];
+    for (int i = 0; i < hd; i++) {
+        q[i] = ig_fp16_to_fp32(ig_fp32_to_fp16(q_head[i]));
+        acc[i] = 0;
+    }
+    float M = -INFINITY, S = 0.0f;
+    for (int j = 0; j <= pos; j++) {
+        const size_t off =
+            ig_kv_offset(kv, seq->block_table[j / bs], layer, j % bs) + (size_t)kv_head * hd;
+        const uint16_t *kj = kv->k + off, *vj = kv->v + off;
+        double dot = 0.0;
+        for (int i = 0; i < hd; i++) dot += (double)(q[i] * ig_fp16_to_fp32(kj[i]));
+        const float s = (float)dot * scale;
+        float ms = 1.0f, vs = 1.0f;
+        if (s > M) {
+            ms = expf(M - s);
+            M = s;
+            for (int i = 0; i < hd; i++) acc[i] = ig_fp32_to_fp16(ig_fp16_to_fp32(acc[i]) * ms);
+        } else {
+            vs = expf(s - M);
         }
-        for (int i = 0; i < hd; i++) out[i] = ig_fp16_to_fp32(acc[i]) / S;
-        return;
+        for (int i = 0; i < hd; i++)
+            acc[i] = ig_fp32_to_fp16(fmaf(ig_fp16_to_fp32(vj[i]), vs, ig_fp16_to_fp32(acc[i])));
+        S = fmaf(S, ms, vs);
     }
-    for (int j = 0; j <= pos; j++) {
-        const uint16_t *kj = kv->k + ig_kv_offset(kv, seq->block_table[j / bs], layer, j % bs) +
-                             (size_t)kv_head * hd;
-        float s = 0.0f;
-        for (int i = 0; i < hd; i++) s += qr[i] * ig_fp16_to_fp32(kj[i]);
-        scores[j] = s * scale;
-    }
-    ig_softmax(scores, pos + 1);
-    memset(out, 0, (size_t)hd * sizeof(float));
-    for (int j = 0; j <= pos; j++) {
-        const uint16_t *vj = kv->v + ig_kv_offset(kv, seq->block_table[j / bs], layer, j % bs) +
-                             (size_t)kv_head * hd;
-        const float w = (mode & 2) ? scores[j] : round_f16(scores[j]);
-        for (int i = 0; i < hd; i++) out[i] += w * ig_fp16_to_fp32(vj[i]);
-    }
+    const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+    for (int i = 0; i < hd; i++) out[i] = ig_fp16_to_fp32(acc[i]) * inv;
+}
+
+/*
+ * y = W x for the batch. F32 weights sum in llama.cpp's orders: its batched
+ * matmul (tinyBLAS) for tokens the caller marks as prefill, its one-token
+ * order otherwise (see ig_batch.prefill). llama.cpp itself picks by the size
+ * of the whole batch, so it is not invariant to chunking; here the choice is
+ * the caller's, per token.
+ */
+static void project(llama_model *m, ig_pool *pool, const ig_matrix *w, const float *x, int n,
+                    float *y) {
+    if (w->type == IG_TYPE_F32)
+        ig_matmul_f32_ordered(pool, w, x, n, m->batched, y);
+    else
+        ig_matmul(pool, w, x, n, y, m->act);
 }
 
 static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, ig_pool *pool,
@@ -396,11 +419,17 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
     const ig_model_desc *d = &m->d;
     const int n = b->n_tokens, E = d->n_embd, hd = d->head_dim;
     const int q_dim = d->n_head * hd, kv_dim = d->n_head_kv * hd, group = d->n_head / d->n_head_kv;
-    int max_pos = 0;
-    for (int i = 0; i < n; i++)
-        if (b->pos[i] > max_pos) max_pos = b->pos[i];
-    ig_status st = reserve(m, n, max_pos + 1, err);
+    ig_status st = reserve(m, n, b->n_seqs, err);
     if (st != IG_OK) return st;
+
+    /* per sequence: how many of its tokens want logits (llama.cpp's output
+     * matmul is batched only for >= 2 rows) */
+    int *n_want = m->seq_count;
+    memset(n_want, 0, (size_t)b->n_seqs * sizeof(int));
+    for (int i = 0; i < n; i++) {
+        n_want[b->seq[i]] += b->want_logits ? b->want_logits[i] != 0 : i == n - 1;
+        m->batched[i] = b->prefill && b->prefill[i];
+    }
 
     /* x: [n, n_embd] token embeddings */
     for (int i = 0; i < n; i++) ig_matrix_get_row(&m->tok_embd, b->tokens[i], m->x + (size_t)i * E);
@@ -410,9 +439,9 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
         /* attention block */
         for (int i = 0; i < n; i++)
             ig_rmsnorm(m->xb + (size_t)i * E, m->x + (size_t)i * E, L->attn_norm, E, m->rms_eps);
-        ig_matmul(pool, &L->wq, m->xb, n, m->q, m->act); /* [n, n_head * hd] */
-        ig_matmul(pool, &L->wk, m->xb, n, m->k, m->act); /* [n, n_head_kv * hd] */
-        ig_matmul(pool, &L->wv, m->xb, n, m->v, m->act); /* [n, n_head_kv * hd] */
+        project(m, pool, &L->wq, m->xb, n, m->q); /* [n, n_head * hd] */
+        project(m, pool, &L->wk, m->xb, n, m->k); /* [n, n_head_kv * hd] */
+        project(m, pool, &L->wv, m->xb, n, m->v); /* [n, n_head_kv * hd] */
         for (int i = 0; i < n; i++) {
             for (int h = 0; h < d->n_head; h++)
                 ig_rope(m->q + (size_t)i * q_dim + h * hd, hd, m->n_rot, b->pos[i], m->rope_base,
@@ -423,7 +452,8 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
             /* write this token's K and V (F16) into its sequence's cache slot */
             const ig_batch_seq *s = &b->seqs[b->seq[i]];
             const int p = b->pos[i];
-            const size_t off = ig_kv_offset(kv, s->block_table[p / kv->block_size], l, p % kv->block_size);
+            const size_t off =
+                ig_kv_offset(kv, s->block_table[p / kv->block_size], l, p % kv->block_size);
             for (int j = 0; j < kv_dim; j++) {
                 kv->k[off + j] = ig_fp32_to_fp16(m->k[(size_t)i * kv_dim + j]);
                 kv->v[off + j] = ig_fp32_to_fp16(m->v[(size_t)i * kv_dim + j]);
@@ -432,31 +462,34 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
         for (int i = 0; i < n; i++) {
             const ig_batch_seq *s = &b->seqs[b->seq[i]];
             for (int h = 0; h < d->n_head; h++)
-                attend(m, kv, s, l, m->q + (size_t)i * q_dim + h * hd, h / group, b->pos[i], m->scores,
+                attend(m, kv, s, l, m->q + (size_t)i * q_dim + h * hd, h / group, b->pos[i],
                        m->att_out + (size_t)i * q_dim + h * hd);
         }
-        ig_matmul(pool, &L->wo, m->att_out, n, m->xb, m->act); /* [n, n_embd] */
+        project(m, pool, &L->wo, m->att_out, n, m->xb); /* [n, n_embd] */
         for (size_t j = 0; j < (size_t)n * E; j++) m->x[j] += m->xb[j];
 
         /* feed-forward block */
         for (int i = 0; i < n; i++)
             ig_rmsnorm(m->xb + (size_t)i * E, m->x + (size_t)i * E, L->ffn_norm, E, m->rms_eps);
-        ig_matmul(pool, &L->w_gate, m->xb, n, m->h1, m->act); /* [n, n_ff] */
-        ig_matmul(pool, &L->w_up, m->xb, n, m->h3, m->act);   /* [n, n_ff] */
-        ig_silu_mul(m->h1, m->h3, n * d->n_ff);
-        ig_matmul(pool, &L->w_down, m->h1, n, m->xb, m->act); /* [n, n_embd] */
+        project(m, pool, &L->w_gate, m->xb, n, m->h1); /* [n, n_ff] */
+        project(m, pool, &L->w_up, m->xb, n, m->h3);   /* [n, n_ff] */
+        for (int i = 0; i < n; i++)
+            ig_silu_mul(m->h1 + (size_t)i * d->n_ff, m->h3 + (size_t)i * d->n_ff, d->n_ff);
+        project(m, pool, &L->w_down, m->h1, n, m->xb); /* [n, n_embd] */
         for (size_t j = 0; j < (size_t)n * E; j++) m->x[j] += m->xb[j];
     }
 
-    /* final norm and logits, only for the tokens that want them */
+    /* final norm and logits, only for the tokens that want them; llama.cpp's
+     * output matmul is batched when a sequence asks for >= 2 rows of logits */
     int n_out = 0;
     for (int i = 0; i < n; i++) {
         bool want = b->want_logits ? b->want_logits[i] != 0 : i == n - 1;
         if (!want) continue;
         ig_rmsnorm(m->xb + (size_t)n_out * E, m->x + (size_t)i * E, m->out_norm, E, m->rms_eps);
+        m->batched[n_out] = b->prefill && b->prefill[i] && n_want[b->seq[i]] >= 2;
         n_out++;
     }
-    if (n_out > 0) ig_matmul(pool, &m->output, m->xb, n_out, logits, m->act); /* [n_out, n_vocab] */
+    if (n_out > 0) project(m, pool, &m->output, m->xb, n_out, logits); /* [n_out, n_vocab] */
     return IG_OK;
 }
 

@@ -90,6 +90,14 @@ typedef struct ig_batch {
     const uint8_t *want_logits; /* [n_tokens] 1: write this token's logits; NULL: last token only */
     int32_t n_seqs;
     const ig_batch_seq *seqs;  /* [n_seqs] */
+    /* [n_tokens] or NULL (all 0). 1: compute this token as llama.cpp computes a
+     * token of a multi-token prompt pass; 0: as it computes a one-token decode
+     * step. It only changes the summation order of F32 weight matmuls (see
+     * kernels/f32order.h), and it is what lets an F32 model match llama.cpp's
+     * outputs bit for bit; a token's numbers depend on its own flag only, never
+     * on the rest of the batch. Leave NULL when chunking invariance matters
+     * more than matching llama.cpp (the engine does). */
+    const uint8_t *prefill;
 } ig_batch;
 
 /* The seam every architecture (or user-supplied model) implements. */

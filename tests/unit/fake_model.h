@@ -20,9 +20,11 @@
 #define IG_TEST_FAKE_MODEL_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/error.h"
 #include "model/model.h"
@@ -183,12 +185,18 @@ static inline void fake_gate(ig_model *m, int on) {
     pthread_mutex_unlock(&f->mu);
 }
 
-/* Wait until the engine thread sits inside forward at the gate. */
-static inline void fake_wait_at_gate(ig_model *m) {
+/* Wait (at most 10 s) until the engine thread sits inside forward at the gate. */
+static inline bool fake_wait_at_gate(ig_model *m) {
     fake_impl *f = fake_of(m);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 10;
     pthread_mutex_lock(&f->mu);
-    while (f->n_waiting_at_gate == 0) pthread_cond_wait(&f->cv, &f->mu);
+    int rc = 0;
+    while (f->n_waiting_at_gate == 0 && rc == 0) rc = pthread_cond_timedwait(&f->cv, &f->mu, &dl);
+    bool ok = f->n_waiting_at_gate > 0;
     pthread_mutex_unlock(&f->mu);
+    return ok;
 }
 
 /* Greedy oracle: n_gen tokens after prompt (no EOG handling). out has room for n_gen. */

@@ -41,15 +41,25 @@ static void one_seq_free(one_seq *s) {
     free(s->table);
 }
 
-/* Run tokens [0, n) at positions start.. through the model; logits of the last one. */
+/*
+ * Run tokens [0, n) at positions start.. through the model; logits of the last
+ * one. Like llama.cpp, a batch of several tokens is a prompt pass (prefill)
+ * and a single token a decode step.
+ */
 static void run_tokens(ig_model *m, one_seq *s, const int32_t *toks, int n, int start, float *logits) {
     int32_t *pos = malloc(n * sizeof *pos), *seq = calloc(n, sizeof *seq);
-    for (int i = 0; i < n; i++) pos[i] = start + i;
-    ig_batch b = {.n_tokens = n, .tokens = toks, .pos = pos, .seq = seq, .n_seqs = 1, .seqs = &s->seq};
+    uint8_t *prefill = malloc(n);
+    for (int i = 0; i < n; i++) {
+        pos[i] = start + i;
+        prefill[i] = n >= 2;
+    }
+    ig_batch b = {.n_tokens = n, .tokens = toks, .pos = pos, .seq = seq, .n_seqs = 1, .seqs = &s->seq,
+                  .prefill = prefill};
     ig_error err = {0};
     cr_assert_eq(ig_model_forward(m, &b, s->kv, NULL, logits, &err), IG_OK, "%s", err.message);
     free(pos);
     free(seq);
+    free(prefill);
 }
 
 static int argmax(const float *x, int n) {
