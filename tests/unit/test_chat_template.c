@@ -199,6 +199,7 @@ Test(chat_template, whitespace_control) {
     expect("a\n  {%+ if true %}b{% endif +%}\nc", "a\n  b\nc");
     expect("{% raw %}{{ x }}{% endraw %}", "{{ x }}");
     expect("end\n", "end"); /* one trailing newline dropped */
+    expect("a\r\n  {% if true %}\r\n  b\r\n  {% endif %}\r\nc\r\n", "a\n  b\nc"); /* CRLF */
 }
 
 Test(chat_template, filters) {
@@ -318,6 +319,17 @@ Test(chat_template, limits) {
     cr_expect_eq(ig_chat_template_new(src, o, &t, &err), IG_EFORMAT);
     cr_expect(strstr(err.message, "nested") != NULL, "%s", err.message);
     free(src);
+
+    /* So are deeply nested blocks. */
+    size_t n_if = 2000;
+    char *ifs = malloc(n_if * 24 + 1);
+    o = 0;
+    for (size_t i = 0; i < n_if; i++) o += (size_t)sprintf(ifs + o, "{%% if true %%}");
+    for (size_t i = 0; i < n_if; i++) o += (size_t)sprintf(ifs + o, "{%% endif %%}");
+    ig_error_clear(&err);
+    cr_expect_eq(ig_chat_template_new(ifs, o, &t, &err), IG_EFORMAT);
+    cr_expect(strstr(err.message, "nested") != NULL, "%s", err.message);
+    free(ifs);
 
     /* Output limit, set through the API. */
     const char *big = "{% for i in range(1000) %}0123456789{% endfor %}";
