@@ -215,6 +215,11 @@ typedef struct ig_engine_config {
     int32_t max_seqs;            /* sequences per step; default 64 */
     int32_t max_queue;           /* waiting requests before submit says IG_EOVERLOADED; default 256 */
     int32_t n_ctx;               /* per-sequence context; 0: the model's training context */
+    double target_step_ms;       /* > 0: adaptive step budget: a PID controller moves the
+                                    per-step token budget within [min(max_seqs,
+                                    max_batch_tokens), max_batch_tokens] to hold each step
+                                    (= the inter-token gap) near this many ms. 0: off
+                                    (default) */
     ig_event_fn on_event;        /* NULL: events are queued for ig_engine_poll */
     void *on_event_user;
 } ig_engine_config;
@@ -254,6 +259,9 @@ typedef struct ig_engine_stats {
     double tokens_per_s;      /* generated tokens per second over the last ~1 s of steps */
     double step_ms_last;      /* the last step's duration */
     double step_ms_avg;       /* mean over all steps */
+    int32_t step_budget_tokens; /* the per-step token budget in force */
+    double budget_pid_error;    /* adaptive budget: last relative error (target - step) / target */
+    double budget_pid_integral; /* adaptive budget: its integral term */
 } ig_engine_stats;
 
 /*
