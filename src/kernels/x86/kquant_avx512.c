@@ -336,12 +336,15 @@ static const int32_t IDX_FIX[16] ALIGN64 = {0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7
 /* Lane m of the result = sum of the 16 lanes of v[m]. */
 static inline __m512i reduce16(const __m512i v[16]) {
     __m512i w[8], x[4], y[2];
+#pragma GCC unroll 8
     for (int i = 0; i < 8; i++) /* 256-bit halves: v[i] low, v[i + 8] high */
         w[i] = _mm512_add_epi32(_mm512_shuffle_i64x2(v[i], v[i + 8], 0x44),
                                 _mm512_shuffle_i64x2(v[i], v[i + 8], 0xee));
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++) /* 128-bit lanes: v[i], v[i + 8], v[i + 4], v[i + 12] */
         x[i] = _mm512_add_epi32(_mm512_shuffle_i64x2(w[i], w[i + 4], 0x88),
                                 _mm512_shuffle_i64x2(w[i], w[i + 4], 0xdd));
+#pragma GCC unroll 2
     for (int i = 0; i < 2; i++)
         y[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(x[i], x[i + 2]),
                                 _mm512_unpackhi_epi32(x[i], x[i + 2]));
@@ -386,18 +389,26 @@ static inline __m256 hi8(__m512 v) {
 /* acc (16 pairs, 2 x 8 doubles) += this super-block's terms for the 4 tokens' blocks x[t]. */
 static inline __attribute__((always_inline)) void
 tile_step(int type, const tile_w *tw, const ig_block_q8_K *const x[4], __m512d acc[2]) {
+    /* per quarter: the 4 rows' codes and scales and one token's activations in registers
+     * (16 accumulators + 10), so each activation vector is loaded once per tile. The
+     * empty asm makes the compiler load them per quarter rather than hoist all 32 of
+     * them out of the token-tile loop (which made it spill the accumulators). */
     __m512i a[16];
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; i++) a[i] = _mm512_setzero_si512();
 #pragma GCC unroll 4
     for (int q = 0; q < 4; q++) {
+        const sb_w *wq = tw->w;
+        __asm__("" : "+r"(wq));
+        __m512i u[4], s[4];
 #pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-            const __m512i u = tw->w[r].u[q], s = tw->w[r].s[q];
+        for (int r = 0; r < 4; r++) u[r] = wq[r].u[q], s[r] = wq[r].s[q];
 #pragma GCC unroll 4
-            for (int t = 0; t < 4; t++) {
-                const __m512i p = _mm512_maddubs_epi16(u, _mm512_loadu_si512(x[t]->qs + 64 * q));
-                a[4 * r + t] = _mm512_dpwssd_epi32(a[4 * r + t], p, s);
+        for (int t = 0; t < 4; t++) {
+            const __m512i xv = _mm512_loadu_si512(x[t]->qs + 64 * q);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                const __m512i p = _mm512_maddubs_epi16(u[r], xv);
+                a[4 * r + t] = q == 0 ? _mm512_madd_epi16(p, s[r])
+                                      : _mm512_dpwssd_epi32(a[4 * r + t], p, s[r]);
             }
         }
     }
@@ -465,6 +476,7 @@ static inline __attribute__((always_inline)) void gemm(int type, int64_t n, cons
                 tile_decode(type, rows, &tw);
                 for (int i = 0; i < n_tiles; i++) {
                     const ig_block_q8_K *x[4];
+#pragma GCC unroll 4
                     for (int t = 0; t < 4; t++) {
                         const int64_t tt = 4 * i + t < nt ? 4 * i + t : nt - 1;
                         x[t] = (const ig_block_q8_K *)((const uint8_t *)xq +
