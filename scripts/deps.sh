@@ -12,6 +12,8 @@ PKGS=(
   libutf8proc-dev
   libjansson-dev
   python3
+  python3-jinja2
+  nodejs
   libxxhash-dev
   clang
   libclang-rt-dev
@@ -23,6 +25,10 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
+# npm: Debian's package, unless a nodejs build that bundles npm (NodeSource) is there.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

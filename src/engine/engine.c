@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "base/error.h"
+#include "engine/budget.h"
 #include "engine/request.h"
 #include "engine/scheduler.h"
 #include "ignis.h"
@@ -81,7 +82,15 @@ struct ig_engine {
     int64_t tps_window_start_us;
     uint64_t tps_window_tokens0;
     double step_ms_total;
+    ig_budget_pid pid; /* adaptive step budget (when target_step_ms > 0) */
 };
+
+/* Monotonic time in ms with ns resolution (step durations). */
+static double now_ms_precise(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 static int64_t now_us(void) {
     struct timespec ts;
@@ -295,6 +304,9 @@ static void publish_stats(ig_engine *e, double step_ms, bool did_run) {
     s->n_prompt_tokens = c.n_prompt_tokens;
     s->n_generated_tokens = c.n_generated;
     s->n_finished = c.n_finished;
+    s->step_budget_tokens = ig_sched_token_budget(e->sched);
+    s->budget_pid_error = e->pid.error;
+    s->budget_pid_integral = e->pid.integral;
     if (did_run) {
         s->step_ms_last = step_ms;
         s->step_ms_avg = c.n_steps ? e->step_ms_total / (double)c.n_steps : 0.0;
@@ -356,10 +368,15 @@ static void *engine_main(void *arg) {
         if (is_stop) ig_sched_cancel_all(e->sched);
 
         int64_t t0 = now_us();
+        double t0_ms = now_ms_precise();
         ig_sched_step_info info;
         ig_sched_step(e->sched, t0, &info, NULL); /* a failed batch ends with ERROR events */
-        double step_ms = (double)(now_us() - t0) / 1000.0;
-        if (info.n_tokens > 0) e->step_ms_total += step_ms;
+        double step_ms = now_ms_precise() - t0_ms;
+        if (info.n_tokens > 0) {
+            e->step_ms_total += step_ms;
+            if (e->cfg.target_step_ms > 0)
+                ig_sched_set_token_budget(e->sched, ig_budget_pid_update(&e->pid, step_ms));
+        }
 
         pthread_mutex_lock(&e->mu);
         splice_pending(e);
@@ -405,6 +422,8 @@ ig_status ig_engine_new(const ig_engine_config *config, ig_engine **out, ig_erro
     if (c->max_queue <= 0)
         return ig_errorf(err, IG_EINVAL, "engine: max_queue must be > 0, got %d", c->max_queue);
     if (c->n_ctx < 0) return ig_errorf(err, IG_EINVAL, "engine: n_ctx is negative");
+    if (!(c->target_step_ms >= 0))
+        return ig_errorf(err, IG_EINVAL, "engine: target_step_ms must be >= 0");
     if ((unsigned)c->eviction > IG_ENGINE_EVICTION_FIFO)
         return ig_errorf(err, IG_EINVAL, "engine: unknown eviction policy %d", (int)c->eviction);
     const ig_model_desc *d = &c->model->desc;
@@ -442,6 +461,9 @@ ig_status ig_engine_new(const ig_engine_config *config, ig_engine **out, ig_erro
                           .emit_ctx = e};
     if ((st = ig_sched_new(&sc, &e->sched, err)) != IG_OK) goto fail;
     e->n_ctx = ig_sched_n_ctx(e->sched);
+    ig_budget_pid_init(&e->pid, c->target_step_ms,
+                       c->max_seqs < c->max_batch_tokens ? c->max_seqs : c->max_batch_tokens,
+                       c->max_batch_tokens);
     e->tps_window_start_us = now_us();
     publish_stats(e, 0, false);
     e->state = IG_ENGINE_STATE_READY;

@@ -136,6 +136,11 @@ int32_t ig_sched_n_running(const ig_sched *s);
 bool ig_sched_has_work(const ig_sched *s);
 void ig_sched_get_counters(const ig_sched *s, ig_sched_counters *out);
 
+/* Tokens a step may plan from now on, clamped to [1, max_batch_tokens] (the
+ * adaptive step budget moves it; it starts at max_batch_tokens). */
+void ig_sched_set_token_budget(ig_sched *s, int32_t n_tokens);
+int32_t ig_sched_token_budget(const ig_sched *s);
+
 /* The block manager (for stats and the invariant checker). */
 ig_kv_manager *ig_sched_kv(ig_sched *s);
 

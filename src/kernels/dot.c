@@ -22,11 +22,13 @@ static void register_level(ig_cpu_level level, ig_dot_kernel *table) {
     case IG_CPU_AVX2:
         ig__dot_register_legacy_avx2(table);
         ig__dot_register_kquant_avx2(table);
+        ig__dot_register_float_avx2(table);
 
         break;
     case IG_CPU_AVX512:
         ig__dot_register_legacy_avx512(table);
         ig__dot_register_kquant_avx512(table);
+        ig__dot_register_float_avx512(table);
 
         break;
     default:

@@ -677,3 +677,30 @@ Test(sched, higher_priority_arrival_preempts_lower) {
     ig_sched_free(s);
     fake_model_free(m);
 }
+
+/* The adaptive budget's knob: a lowered token budget bounds the next steps. */
+Test(sched, token_budget_can_be_lowered_and_raised) {
+    sink k = {0};
+    ig_model *m = fake_model_new(V, NULL);
+    ig_sched *s = mk_sched(m, 64, 4, 32, 8, 0, true, &k);
+    int32_t p[30];
+    prompt_of(p, 30, 2);
+    add_req(s, m, 1, p, 30, (req_opts){.max_tokens = 4});
+    ig_sched_set_token_budget(s, 5);
+    cr_assert_eq(ig_sched_token_budget(s), 5);
+    ig_sched_step_info in;
+    ig_error err = {0};
+    cr_assert_eq(ig_sched_step(s, 0, &in, &err), IG_OK);
+    cr_assert_eq(in.n_tokens, 5);
+    ig_sched_set_token_budget(s, 1000);
+    cr_assert_eq(ig_sched_token_budget(s), 32, "clamped to max_batch_tokens");
+    cr_assert_eq(ig_sched_step(s, 1, &in, &err), IG_OK);
+    cr_assert_eq(in.n_tokens, 25);
+    ig_sched_set_token_budget(s, 0);
+    cr_assert_eq(ig_sched_token_budget(s), 1);
+    int64_t now = 2;
+    run_all(s, &now, 50);
+    expect_oracle(m, sink_find(&k, 1), p, 30);
+    ig_sched_free(s);
+    fake_model_free(m);
+}
