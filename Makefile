@@ -25,6 +25,7 @@ run: deps build
 	$(BUILD)/ignis run -m "$(MODEL)" -p "$(PROMPT)" -n 200
 
 test: deps build
+	@bash scripts/test-setup.sh $(abspath $(BUILD))/npm
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 
@@ -38,7 +39,9 @@ check-tsan: deps
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DIGNIS_SANITIZE=thread \
 	  -DIGNIS_TEST_DATA=$(IGNIS_TEST_DATA) >/dev/null
 	@cmake --build build-tsan -j $(JOBS)
-	cd build-tsan && ctest --output-on-failure -j $(JOBS)
+	@# Criterion's runner cannot start under TSan (Criterion issue #274), so the
+	@# threaded tests carry their own main() in TSan builds and only they run here.
+	cd build-tsan && ctest --output-on-failure -j $(JOBS) -R stress
 
 # libFuzzer targets, built with clang in their own tree. `make fuzz` is the short
 # run that `make test` includes; `make fuzz-long FUZZ_SECONDS=600` is the long one.

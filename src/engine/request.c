@@ -5,6 +5,7 @@
  */
 #include "engine/request.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,8 +46,8 @@ ig_status ig__req_new(const ig_request *r, ig_request_id id, int64_t now_us, int
     q->priority = r->priority;
     q->arrival_us = now_us;
     q->deadline_us = r->deadline_us;
-    if (r->timeout_ms > 0) {
-        int64_t t = now_us + r->timeout_ms * 1000;
+    if (r->timeout_ms > 0 && r->timeout_ms < (INT64_MAX - now_us) / 1000) {
+        int64_t t = now_us + r->timeout_ms * 1000; /* larger timeouts: none */
         if (q->deadline_us == 0 || t < q->deadline_us) q->deadline_us = t;
     }
     q->max_tokens = r->max_tokens;

@@ -52,7 +52,8 @@ struct ig_sched {
     /* per-step scratch, sized at creation */
     sched_entry *entries; /* [max_seqs] */
     int32_t n_entries;
-    int32_t budget;
+    int32_t budget;                    /* tokens left to plan in this step */
+    int32_t token_budget;              /* tokens a step may plan, <= max_batch_tokens */
     int32_t *b_tokens, *b_pos, *b_seq; /* [max_batch_tokens] */
     uint8_t *b_want;                   /* [max_batch_tokens] */
     ig_batch_seq *b_seqs;              /* [max_seqs] */
@@ -137,6 +138,7 @@ ig_status ig_sched_new(const ig_sched_config *cfg, ig_sched **out, ig_error *err
     if (!s) return ig_errorf(err, IG_ENOMEM, "scheduler: out of memory");
     s->cfg = *cfg;
     s->n_vocab = d->n_vocab;
+    s->token_budget = cfg->max_batch_tokens;
     int64_t pool_tokens = (int64_t)cfg->n_blocks * cfg->block_size;
     int64_t n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : d->n_ctx_train;
     if (n_ctx <= 0 || n_ctx > pool_tokens) n_ctx = pool_tokens;
@@ -219,6 +221,15 @@ void ig_sched_get_counters(const ig_sched *s, ig_sched_counters *out) {
 }
 ig_kv_manager *ig_sched_kv(ig_sched *s) {
     return s->mgr;
+}
+int32_t ig_sched_token_budget(const ig_sched *s) {
+    return s->token_budget;
+}
+
+void ig_sched_set_token_budget(ig_sched *s, int32_t n_tokens) {
+    if (n_tokens < 1) n_tokens = 1;
+    if (n_tokens > s->cfg.max_batch_tokens) n_tokens = s->cfg.max_batch_tokens;
+    s->token_budget = n_tokens;
 }
 
 ig_status ig_sched_add(ig_sched *s, ig_req *q, ig_error *err) {
@@ -397,7 +408,24 @@ static void schedule_running(ig_sched *s, ig_req *q, int32_t want_n, bool is_dec
     }
 }
 
-/* Try to start a waiting request. Returns false when admission must stop. */
+/*
+ * Could preempting every running request of lower priority than q free
+ * enough blocks for q's next n tokens? Counts their whole tables, so shared
+ * prefix blocks may be over-counted: a rough filter that avoids preempting
+ * when it clearly cannot help.
+ */
+static bool lower_priority_could_make_room(ig_sched *s, const ig_req *q, int32_t n) {
+    int64_t room = ig_kv_n_available(s->mgr);
+    for (int32_t i = s->running.n - 1; i >= 0 && s->running.v[i]->priority < q->priority; i--)
+        room += s->running.v[i]->kv->n_blocks;
+    return room > 0 && room >= ig_kv_blocks_needed(s->mgr, q->kv, q->kv->n_tokens + n);
+}
+
+/*
+ * Try to start a waiting request: prefix lookup, then blocks for its first
+ * chunk, preempting running requests of strictly lower priority if that is
+ * what it takes. Returns false when admission must stop.
+ */
 static bool admit(ig_sched *s, ig_req *q, int64_t now_us) {
     ig_error e = {0};
     IG_ASSERT(q->kv->n_blocks == 0);
@@ -406,6 +434,14 @@ static bool admit(ig_sched *s, ig_req *q, int64_t now_us) {
         int32_t n = q->n_tokens - q->kv->n_tokens;
         if (n > s->budget) n = s->budget;
         st = ig_kv_reserve(s->mgr, q->kv, q->kv->n_tokens + n, &e);
+        if (st == IG_EOVERLOADED && lower_priority_could_make_room(s, q, n)) {
+            /* a higher-priority arrival takes blocks from lower-priority runners */
+            while (st == IG_EOVERLOADED && s->running.n > 0 &&
+                   s->running.v[s->running.n - 1]->priority < q->priority) {
+                preempt(s, s->running.v[s->running.n - 1]);
+                st = ig_kv_reserve(s->mgr, q->kv, q->kv->n_tokens + n, &e);
+            }
+        }
         if (st == IG_OK) {
             if (!q->is_admitted_once) {
                 q->is_admitted_once = true;
@@ -431,7 +467,7 @@ static bool admit(ig_sched *s, ig_req *q, int64_t now_us) {
 
 static ig_status plan(ig_sched *s, int64_t now_us) {
     s->n_entries = 0;
-    s->budget = s->cfg.max_batch_tokens;
+    s->budget = s->token_budget;
     if (list_reserve(&s->running, s->running.n + s->waiting.n) != IG_OK ||
         list_reserve(&s->waiting, s->running.n + s->waiting.n) != IG_OK)
         return IG_ENOMEM;

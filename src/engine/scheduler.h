@@ -20,9 +20,10 @@
  *      When a running sequence cannot get its blocks, the lowest-priority,
  *      newest running sequence is preempted: its blocks are released (full
  *      ones stay in the prefix cache) and it goes back to waiting with every
- *      token it generated kept, to be recomputed later. Waiting requests
- *      never preempt running ones. A sequence alone in the pool that cannot
- *      grow ends with LENGTH.
+ *      token it generated kept, to be recomputed later. A waiting request
+ *      preempts running ones only if they have strictly lower priority (so
+ *      equal priorities never thrash). A sequence alone in the pool that
+ *      cannot grow ends with LENGTH.
  *   3. runs one forward pass over the whole batch; logits only for
  *      sequences whose last token is in the batch (prefill done, or decode);
  *   4. commits KV (publishing full blocks), samples each such sequence's
@@ -134,6 +135,11 @@ int32_t ig_sched_n_waiting(const ig_sched *s);
 int32_t ig_sched_n_running(const ig_sched *s);
 bool ig_sched_has_work(const ig_sched *s);
 void ig_sched_get_counters(const ig_sched *s, ig_sched_counters *out);
+
+/* Tokens a step may plan from now on, clamped to [1, max_batch_tokens] (the
+ * adaptive step budget moves it; it starts at max_batch_tokens). */
+void ig_sched_set_token_budget(ig_sched *s, int32_t n_tokens);
+int32_t ig_sched_token_budget(const ig_sched *s);
 
 /* The block manager (for stats and the invariant checker). */
 ig_kv_manager *ig_sched_kv(ig_sched *s);

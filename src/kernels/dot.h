@@ -19,15 +19,30 @@
 #ifndef IG_KERNELS_DOT_H
 #define IG_KERNELS_DOT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/cpu.h"
 #include "tensor/types.h"
 
+/*
+ * A tile of outputs: for r < nr, c < nc,
+ *   y[c * ldy + r] = vec_dot_q(w + r * w_row_bytes, xq + c * xq_row_bytes, n)
+ * (y is token-major, like the matmul's output). nr, nc >= 1, any size: the
+ * kernel blocks them in registers as it likes and handles the edges itself.
+ * Batch invariance: every output must be bit-identical to what vec_dot_q of
+ * the same level gives for that (row, token) pair, whatever nr, nc, and the
+ * pair's position in the tile (the kernel accumulates each pair in the same
+ * order as vec_dot_q; tests/unit/test_kernels_*.c check it).
+ */
+typedef void (*ig_gemm_q_fn)(int64_t n, const void *w, size_t w_row_bytes, int nr, const void *xq,
+                             size_t xq_row_bytes, int nc, float *y, size_t ldy);
+
 typedef struct ig_dot_kernel {
     uint32_t act_type;               /* ig_type the activations are converted to */
     ig_quantize_act_fn quantize_act; /* n floats -> n values of act_type */
     ig_vec_dot_q_fn vec_dot_q;       /* weight row . n converted activations */
+    ig_gemm_q_fn gemm_q;             /* a tile of rows x tokens; NULL: loop vec_dot_q */
 } ig_dot_kernel;
 
 /*
@@ -36,5 +51,20 @@ typedef struct ig_dot_kernel {
  * dot product (unknown id, or not usable as weights).
  */
 const ig_dot_kernel *ig_dot_kernel_get(uint32_t type, ig_cpu_level level);
+
+/*
+ * Registration of the per-ISA kernels (src/kernels/x86/, x86-64 builds only):
+ * each ISA file has one function that overwrites the entries it has faster
+ * versions of in `table` (indexed by ig_type; on entry a copy of the level
+ * below). It checks the CPU features it needs beyond its level's baseline
+ * (ig_cpu_features_get) and leaves entries alone when they are missing.
+ * Called once, from dot.c's table build. Not for other callers.
+ */
+void ig__dot_register_legacy_avx2(ig_dot_kernel *table);
+void ig__dot_register_legacy_avx512(ig_dot_kernel *table);
+void ig__dot_register_kquant_avx2(ig_dot_kernel *table);
+void ig__dot_register_kquant_avx512(ig_dot_kernel *table);
+void ig__dot_register_float_avx2(ig_dot_kernel *table);
+void ig__dot_register_float_avx512(ig_dot_kernel *table);
 
 #endif

@@ -2,6 +2,7 @@
 #include "kernels/ops.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "base/cpu.h"
@@ -20,12 +21,15 @@ static size_t act_stride(const ig_dot_kernel *k, int64_t n_cols) {
 typedef struct {
     const ig_matrix *w;
     const ig_dot_kernel *k;
-    const float *x;      /* [n_tokens][n_cols] */
+    const float *x; /* [n_tokens][n_cols] */
     int n_tokens;
-    const void *xq;      /* [n_tokens] rows of `stride` bytes in k->act_type */
-    void *scratch;       /* where phase 1 writes them (NULL for f32: xq is x) */
+    const void *xq; /* [n_tokens] rows of `stride` bytes in k->act_type */
+    void *scratch;  /* where phase 1 writes them (NULL for f32: xq is x) */
     size_t stride;
-    float *y;            /* [n_tokens][n_rows] */
+    float *y;        /* [n_tokens][n_rows] */
+    long chunk_rows; /* rows per work item of phase 2 */
+    long n_chunks;
+    atomic_long next; /* next unclaimed chunk */
 } matmul_job;
 
 /* Phase 1: threads split the tokens and convert their activations. */
@@ -34,23 +38,67 @@ static void quantize_worker(void *ctx, int ith, int nth) {
     long lo, hi;
     ig_pool_range(j->n_tokens, ith, nth, &lo, &hi);
     for (long t = lo; t < hi; t++)
-        j->k->quantize_act(j->x + (size_t)t * j->w->n_cols, (uint8_t *)j->scratch + (size_t)t * j->stride,
-                           j->w->n_cols);
+        j->k->quantize_act(j->x + (size_t)t * j->w->n_cols,
+                           (uint8_t *)j->scratch + (size_t)t * j->stride, j->w->n_cols);
 }
 
-/* Phase 2: threads split the rows; each output depends only on its row and its token. */
+/* Tokens per gemm_q call: one call's activations (a few hundred KiB at most) stay in L2. */
+enum { TOKENS_PER_TILE = 64 };
+
+/*
+ * Phase 2: threads claim chunks of consecutive rows (dynamically: the
+ * machine is shared, so a thread that falls behind takes fewer); a chunk's
+ * weights are read from memory once and stay in cache while every token
+ * passes over them, TOKENS_PER_TILE at a time. Each output depends only on
+ * its row and its token (the kernels guarantee it for any tile shape), so
+ * how chunks fall to threads does not change any value.
+ */
 static void dot_worker(void *ctx, int ith, int nth) {
-    const matmul_job *j = ctx;
-    long lo, hi;
-    ig_pool_range((long)j->w->n_rows, ith, nth, &lo, &hi);
+    (void)ith;
+    (void)nth;
+    matmul_job *j = ctx;
     const uint8_t *base = j->w->data;
+    const uint8_t *xq = j->xq;
     const int64_t n_cols = j->w->n_cols, n_rows = j->w->n_rows;
+    const size_t rb = j->w->row_bytes;
+    const ig_gemm_q_fn gemm = j->k->gemm_q;
     const ig_vec_dot_q_fn dot = j->k->vec_dot_q;
-    for (long r = lo; r < hi; r++) {
-        const void *row = base + (size_t)r * j->w->row_bytes;
-        for (int t = 0; t < j->n_tokens; t++)
-            j->y[(size_t)t * n_rows + r] = dot(row, (const uint8_t *)j->xq + (size_t)t * j->stride, n_cols);
+    for (;;) {
+        const long c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (c >= j->n_chunks) break;
+        const long lo = c * j->chunk_rows;
+        const long hi = lo + j->chunk_rows < n_rows ? lo + j->chunk_rows : n_rows;
+        if (gemm) {
+            for (int t0 = 0; t0 < j->n_tokens; t0 += TOKENS_PER_TILE) {
+                const int nc =
+                    j->n_tokens - t0 < TOKENS_PER_TILE ? j->n_tokens - t0 : TOKENS_PER_TILE;
+                gemm(n_cols, base + (size_t)lo * rb, rb, (int)(hi - lo),
+                     xq + (size_t)t0 * j->stride, j->stride, nc, j->y + (size_t)t0 * n_rows + lo,
+                     (size_t)n_rows);
+            }
+        } else {
+            for (long r = lo; r < hi; r++) {
+                const void *row = base + (size_t)r * rb;
+                for (int t = 0; t < j->n_tokens; t++)
+                    j->y[(size_t)t * n_rows + r] = dot(row, xq + (size_t)t * j->stride, n_cols);
+            }
+        }
     }
+}
+
+/*
+ * Rows per chunk: a multiple of 16 (every kernel's row blocking divides it),
+ * enough chunks for balance (8 per thread), and with a batch, few enough
+ * rows that a chunk's weights stay in L2 (about 128 KiB) while the tokens pass.
+ */
+static long chunk_rows_for(const ig_matrix *w, int n_tokens, int nth) {
+    long rows = (long)(w->n_rows / ((long)nth * 8));
+    if (n_tokens > 1) {
+        const long l2_rows = (long)((128u << 10) / (w->row_bytes ? w->row_bytes : 1));
+        if (rows > l2_rows) rows = l2_rows;
+    }
+    rows &= ~15L;
+    return rows < 16 ? 16 : rows;
 }
 
 size_t ig_matmul_scratch_bytes(const ig_matrix *w, int n_tokens) {
@@ -64,7 +112,8 @@ void ig_matmul(ig_pool *pool, const ig_matrix *w, const float *x, int n_tokens, 
                void *scratch) {
     const ig_dot_kernel *k = ig_dot_kernel_get(w->type, ig_cpu_level_get());
     IG_ASSERT(k);
-    matmul_job j = {w, k, x, n_tokens, scratch, scratch, 0, y};
+    matmul_job j = {
+        .w = w, .k = k, .x = x, .n_tokens = n_tokens, .xq = scratch, .scratch = scratch, .y = y};
     if (k->act_type == IG_TYPE_F32) {
         /* f32 activations are used as they are: no conversion, no scratch */
         j.xq = x;
@@ -72,9 +121,14 @@ void ig_matmul(ig_pool *pool, const ig_matrix *w, const float *x, int n_tokens, 
     } else {
         IG_ASSERT(scratch && ((uintptr_t)scratch & 3) == 0);
         j.stride = act_stride(k, w->n_cols);
-        if (n_tokens == 1) quantize_worker(&j, 0, 1); /* not worth waking the pool */
-        else ig_pool_run(pool, quantize_worker, &j);
+        if (n_tokens == 1)
+            quantize_worker(&j, 0, 1); /* not worth waking the pool */
+        else
+            ig_pool_run(pool, quantize_worker, &j);
     }
+    j.chunk_rows = chunk_rows_for(w, n_tokens, pool ? ig_pool_size(pool) : 1);
+    j.n_chunks = (long)((w->n_rows + j.chunk_rows - 1) / j.chunk_rows);
+    atomic_init(&j.next, 0);
     ig_pool_run(pool, dot_worker, &j);
 }
 

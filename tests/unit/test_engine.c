@@ -607,3 +607,100 @@ Test(sched, eog_ends_with_stop) {
     ig_sched_free(s);
     free_with_vocab(m);
 }
+
+/* A waiting request that does not fit waits (it never preempts a running
+ * one), and the smaller request behind it does not overtake it. */
+Test(sched, admission_stops_at_the_first_that_does_not_fit) {
+    sink k = {0};
+    ig_model *m = fake_model_new(V, NULL);
+    ig_sched *s = mk_sched(m, 6, 4, 64, 8, 0, true, &k);
+    int32_t a[17], b[8], c[2];
+    prompt_of(a, 17, 1);
+    prompt_of(b, 8, 2);
+    prompt_of(c, 2, 3);
+    add_req(s, m, 1, a, 17, (req_opts){.max_tokens = 3, .priority = 1});
+    add_req(s, m, 2, b, 8, (req_opts){.max_tokens = 2});
+    add_req(s, m, 3, c, 2, (req_opts){.max_tokens = 2});
+    ig_sched_step_info in;
+    ig_error err = {0};
+    for (int64_t t = 0; t < 3; t++) {
+        cr_assert_eq(ig_sched_step(s, t, &in, &err), IG_OK);
+        cr_assert_eq(ig_sched_n_running(s) + in.n_finished, 1, "step %d", (int)t);
+        cr_assert_eq(ig_sched_n_waiting(s), 2, "step %d", (int)t);
+        cr_assert_eq(in.n_preempted, 0);
+    }
+    cr_assert_eq(sink_find(&k, 1)->finish, IG_FINISH_KIND_LENGTH);
+    cr_assert_eq(ig_sched_step(s, 3, &in, &err), IG_OK);
+    cr_assert_eq(in.n_admitted, 2);
+    int64_t now = 4;
+    run_all(s, &now, 50);
+    expect_oracle(m, sink_find(&k, 2), b, 8);
+    expect_oracle(m, sink_find(&k, 3), c, 2);
+    check_blocks_idle(s);
+    ig_sched_free(s);
+    fake_model_free(m);
+}
+
+/* A higher-priority arrival preempts lower-priority runners to get blocks;
+ * the preempted one resumes afterwards with the same tokens. */
+Test(sched, higher_priority_arrival_preempts_lower) {
+    sink k = {0};
+    ig_model *m = fake_model_new(V, NULL);
+    ig_sched *s = mk_sched(m, 6, 4, 64, 8, 0, true, &k);
+    int32_t a[17], b[8];
+    prompt_of(a, 17, 1);
+    prompt_of(b, 8, 2);
+    add_req(s, m, 1, a, 17, (req_opts){.max_tokens = 3, .priority = 0});
+    ig_sched_step_info in;
+    ig_error err = {0};
+    cr_assert_eq(ig_sched_step(s, 0, &in, &err), IG_OK);
+    add_req(s, m, 2, b, 8, (req_opts){.max_tokens = 2, .priority = 3});
+    cr_assert_eq(ig_sched_step(s, 1, &in, &err), IG_OK);
+    cr_assert_eq(in.n_preempted, 1);
+    cr_assert_eq(in.n_admitted, 1);
+    cr_assert_eq(in.n_seqs, 1, "only the arrival runs this step");
+    int64_t now = 2;
+    run_all(s, &now, 50);
+    rec *ra = sink_find(&k, 1), *rb = sink_find(&k, 2);
+    cr_assert_eq(ra->stats.n_preemptions, 1);
+    cr_assert_eq(ra->n_tokens, 3);
+    expect_oracle(m, ra, a, 17);
+    expect_oracle(m, rb, b, 8);
+    /* equal priority: no preemption by an arrival */
+    add_req(s, m, 3, a, 17, (req_opts){.max_tokens = 3});
+    cr_assert_eq(ig_sched_step(s, now++, &in, &err), IG_OK);
+    add_req(s, m, 4, b, 8, (req_opts){.max_tokens = 2});
+    cr_assert_eq(ig_sched_step(s, now++, &in, &err), IG_OK);
+    cr_assert_eq(in.n_preempted, 0);
+    run_all(s, &now, 50);
+    check_blocks_idle(s);
+    ig_sched_free(s);
+    fake_model_free(m);
+}
+
+/* The adaptive budget's knob: a lowered token budget bounds the next steps. */
+Test(sched, token_budget_can_be_lowered_and_raised) {
+    sink k = {0};
+    ig_model *m = fake_model_new(V, NULL);
+    ig_sched *s = mk_sched(m, 64, 4, 32, 8, 0, true, &k);
+    int32_t p[30];
+    prompt_of(p, 30, 2);
+    add_req(s, m, 1, p, 30, (req_opts){.max_tokens = 4});
+    ig_sched_set_token_budget(s, 5);
+    cr_assert_eq(ig_sched_token_budget(s), 5);
+    ig_sched_step_info in;
+    ig_error err = {0};
+    cr_assert_eq(ig_sched_step(s, 0, &in, &err), IG_OK);
+    cr_assert_eq(in.n_tokens, 5);
+    ig_sched_set_token_budget(s, 1000);
+    cr_assert_eq(ig_sched_token_budget(s), 32, "clamped to max_batch_tokens");
+    cr_assert_eq(ig_sched_step(s, 1, &in, &err), IG_OK);
+    cr_assert_eq(in.n_tokens, 25);
+    ig_sched_set_token_budget(s, 0);
+    cr_assert_eq(ig_sched_token_budget(s), 1);
+    int64_t now = 2;
+    run_all(s, &now, 50);
+    expect_oracle(m, sink_find(&k, 1), p, 30);
+    ig_sched_free(s);
+    fake_model_free(m);
+}

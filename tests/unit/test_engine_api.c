@@ -395,3 +395,70 @@ Test(engine_api, stories260K_concurrent_equals_alone) {
     ig_engine_free(e);
     ig_model_free(m);
 }
+
+/* Hit rate on a scripted workload: the same 13-token prompt twice, blocks of
+ * 4: the second finds 12 tokens cached (the last is always recomputed). */
+Test(engine_api, prefix_hit_rate_is_exact) {
+    ig_model *m = fake_model_new(V, NULL);
+    ig_engine *e = mk_engine(m, 16, NULL, NULL);
+    int32_t p[13];
+    prompt_of(p, 13, 8);
+    ig_sampler_params sp;
+    ig_request r = greedy_req(p, 13, 2, &sp);
+    sink k = {0};
+    ig_request_id a, b;
+    cr_assert_eq(ig_engine_submit(e, &r, &a, NULL), IG_OK);
+    poll_until(e, &k, 1);
+    cr_assert_eq(ig_engine_submit(e, &r, &b, NULL), IG_OK);
+    poll_until(e, &k, 2);
+    cr_assert_eq(sink_find(&k, a)->stats.n_cached_tokens, 0);
+    cr_assert_eq(sink_find(&k, b)->stats.n_cached_tokens, 12);
+    cr_assert_eq(ig_engine_drain(e, -1), IG_OK); /* stats as of the last step */
+    ig_engine_stats st;
+    ig_engine_stats_get(e, &st);
+    cr_assert_eq(st.prefix_hit_rate, 12.0 / 26.0);
+    cr_assert_eq(st.kv_blocks_used, 0);
+    cr_assert_gt(st.kv_blocks_cached, 0);
+    cr_assert_eq(st.n_prompt_tokens, 13 + 1, "the second prefill computed one token");
+    expect_oracle(m, sink_find(&k, b), p, 13);
+    ig_engine_free(e);
+    fake_model_free(m);
+}
+
+/* The adaptive budget on: the budget stays within its bounds and outputs
+ * are unchanged (no timing is asserted). */
+Test(engine_api, adaptive_budget_keeps_outputs) {
+    ig_model *m = fake_model_new(V, NULL);
+    ig_engine_config c = ig_engine_config_default();
+    c.model = m;
+    c.n_threads = 1;
+    c.kv_blocks = 64;
+    c.block_size = 4;
+    c.max_batch_tokens = 32;
+    c.max_seqs = 4;
+    c.target_step_ms = 1e-6; /* 1 ns, unreachable: drives the budget to its floor */
+    ig_engine *e = NULL;
+    ig_error err = {0};
+    cr_assert_eq(ig_engine_new(&c, &e, &err), IG_OK, "%s", err.message);
+    int32_t p[4][20];
+    ig_request_id ids[4];
+    ig_sampler_params sp;
+    for (int i = 0; i < 4; i++) {
+        prompt_of(p[i], 20, 30 + i);
+        ig_request r = greedy_req(p[i], 20, 8, &sp);
+        cr_assert_eq(ig_engine_submit(e, &r, &ids[i], NULL), IG_OK);
+    }
+    sink k = {0};
+    poll_until(e, &k, 4);
+    cr_assert_eq(ig_engine_drain(e, -1), IG_OK);
+    ig_engine_stats st;
+    ig_engine_stats_get(e, &st);
+    cr_assert_geq(st.step_budget_tokens, 4);
+    cr_assert_leq(st.step_budget_tokens, 32);
+    cr_assert_lt(st.budget_pid_error, 0.0, "every step was slower than 1 ns");
+    for (int i = 0; i < 4; i++) expect_oracle(m, sink_find(&k, ids[i]), p[i], 20);
+    ig_engine_free(e);
+    fake_model_free(m);
+    c.target_step_ms = -1;
+    cr_assert_eq(ig_engine_new(&c, &e, &err), IG_EINVAL);
+}

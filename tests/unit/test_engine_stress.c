@@ -157,6 +157,92 @@ static void run_stress(stress_result *res) {
     fake_model_free(m);
 }
 
+/* ---- callback mode: the callback runs on the engine thread ---- */
+
+typedef struct cb_state {
+    atomic_int n_finished;
+    atomic_int n_tokens;
+    atomic_int n_bad;
+} cb_state;
+
+static void on_event(void *user, const ig_event *ev) {
+    cb_state *c = user;
+    if (ev->type == IG_EVENT_FINISHED) {
+        atomic_fetch_add(&c->n_finished, 1);
+        if (!ev->stats || ev->stats->id != ev->id) atomic_fetch_add(&c->n_bad, 1);
+    } else {
+        atomic_fetch_add(&c->n_tokens, 1);
+    }
+}
+
+typedef struct cb_worker {
+    ig_engine *e;
+    uint64_t seed;
+    int n_ok;
+} cb_worker;
+
+static void *cb_work(void *arg) {
+    cb_worker *w = arg;
+    uint64_t r = w->seed;
+    ig_request_id mine[N_PER_THREAD];
+    int n_mine = 0;
+    for (int i = 0; i < N_PER_THREAD; i++) {
+        r = fake_mix(r);
+        int32_t p[8];
+        for (int j = 0; j < 8; j++) p[j] = (int32_t)((r >> (j * 4)) % V);
+        ig_request req = {.prompt = p, .n_prompt = 8, .max_tokens = 1 + (int32_t)((r >> 40) % 6)};
+        ig_request_id id;
+        if (ig_engine_submit(w->e, &req, &id, NULL) == IG_OK) {
+            w->n_ok++;
+            mine[n_mine++] = id;
+        }
+        if (n_mine > 0 && (r >> 50) % 3 == 0)
+            ig_engine_cancel(w->e, mine[(r >> 52) % (uint64_t)n_mine]); /* may be finished */
+    }
+    return NULL;
+}
+
+/* Returns the number of problems found. */
+static int run_callback_stress(int *n_ok_out) {
+    static cb_state cs;
+    atomic_store(&cs.n_finished, 0);
+    atomic_store(&cs.n_bad, 0);
+    ig_model *m = fake_model_new(V, NULL);
+    ig_engine_config c = ig_engine_config_default();
+    c.model = m;
+    c.n_threads = 1;
+    c.kv_blocks = 12;
+    c.block_size = 4;
+    c.max_batch_tokens = 16;
+    c.max_seqs = 4;
+    c.max_queue = 8;
+    c.on_event = on_event;
+    c.on_event_user = &cs;
+    ig_engine *e = NULL;
+    if (ig_engine_new(&c, &e, NULL) != IG_OK) return 1;
+    pthread_t th[N_THREADS];
+    cb_worker w[N_THREADS];
+    for (int i = 0; i < N_THREADS; i++) {
+        w[i] = (cb_worker){.e = e, .seed = 5000 + (uint64_t)i};
+        pthread_create(&th[i], NULL, cb_work, &w[i]);
+    }
+    int n_ok = 0;
+    for (int i = 0; i < N_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        n_ok += w[i].n_ok;
+    }
+    int bad = ig_engine_drain(e, -1) != IG_OK;
+    ig_engine_stats st;
+    ig_engine_stats_get(e, &st);
+    bad += atomic_load(&cs.n_finished) != n_ok;
+    bad += atomic_load(&cs.n_bad);
+    bad += st.kv_blocks_used != 0;
+    ig_engine_free(e);
+    fake_model_free(m);
+    *n_ok_out = n_ok;
+    return bad;
+}
+
 #ifndef IG_TSAN
 Test(engine_stress, threads_submit_poll_cancel) {
     stress_result r;
@@ -173,6 +259,12 @@ Test(engine_stress, threads_submit_poll_cancel) {
     cr_log_info("%d requests, %d refused as overloaded, %llu preemptions", r.n_ok, r.n_overloaded,
                 (unsigned long long)r.stats.n_preemptions);
 }
+
+Test(engine_stress, threads_submit_cancel_with_callback) {
+    int n_ok = 0;
+    cr_assert_eq(run_callback_stress(&n_ok), 0);
+    cr_assert_gt(n_ok, 0);
+}
 #else
 int main(void) {
     stress_result r;
@@ -184,6 +276,10 @@ int main(void) {
     printf("engine stress (TSan build): %d requests, %d overloaded, %llu preemptions, %d bad: %s\n",
            r.n_ok, r.n_overloaded, (unsigned long long)r.stats.n_preemptions, r.n_bad,
            ok ? "ok" : "FAILED");
-    return ok ? 0 : 1;
+    int n_cb = 0;
+    int cb_bad = run_callback_stress(&n_cb);
+    printf("engine stress, callback mode (TSan build): %d requests, %d problems: %s\n", n_cb,
+           cb_bad, cb_bad == 0 ? "ok" : "FAILED");
+    return ok && cb_bad == 0 ? 0 : 1;
 }
 #endif
