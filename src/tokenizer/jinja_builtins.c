@@ -1043,6 +1043,43 @@ int ig__jfilter(ig__jctx *c, const ig__jnode *at, const char *name, ig__jv v, ig
         *out = ig__jv_list(res);
         return 0;
     }
+    if (!strcmp(name, "dictsort")) {
+        ig__jv *cs = ARG(0, "case_sensitive"), *by = ARG(1, "by"), *rev = ARG(2, "reverse");
+        bool ci = !(cs && ig__jv_truthy(*cs)), reverse = rev && ig__jv_truthy(*rev);
+        int pos = 0;
+        if (by) {
+            if (by->type == IG_JV_STR && by->u.s.n == 5 && !memcmp(by->u.s.p, "value", 5))
+                pos = 1;
+            else if (!(by->type == IG_JV_STR && by->u.s.n == 3 && !memcmp(by->u.s.p, "key", 3)))
+                return ig__jfail(c, at, IG_EINVAL, "dictsort: 'by' must be 'key' or 'value'");
+        }
+        if (v.type != IG_JV_DICT)
+            return ig__jfail(c, at, IG_EINVAL, "dictsort expects a mapping, got '%s'",
+                             ig__jv_type_name(v));
+        bool found;
+        ig__jv pairs;
+        if (ig__jmethod(c, v, "items", &pairs, &found) ||
+            ig__jcall_builtin(c, at, pairs.u.fn, NULL, 0, NULL, NULL, 0, &pairs))
+            return -1;
+        ig__jlist *l = pairs.u.l;
+        /* Insertion sort on the chosen half of each pair: stable, like sorted(). */
+        for (size_t i = 1; i < l->n; i++) {
+            ig__jv item = l->items[i];
+            size_t j = i;
+            while (j > 0) {
+                int r;
+                if (ig__jstep(c, at) ||
+                    sort_cmp(c, at, l->items[j - 1].u.l->items[pos], item.u.l->items[pos], ci, &r))
+                    return -1;
+                if (reverse ? r >= 0 : r <= 0) break;
+                l->items[j] = l->items[j - 1];
+                j--;
+            }
+            l->items[j] = item;
+        }
+        *out = pairs;
+        return 0;
+    }
     if (!strcmp(name, "sum")) {
         ig__jlist *l;
         if (ig__jiterate(c, at, v, &l)) return -1;

@@ -61,16 +61,22 @@ def make_env(now):
     return env
 
 
+_compiled = {}
+
+
 def render(case):
-    now = datetime.fromtimestamp(case.get("time", 0))
-    env = make_env(now)
+    # Environments and compiled templates are cached per (time, source).
+    key = (case.get("time", 0), case["template"])
+    if key not in _compiled:
+        env = make_env(datetime.fromtimestamp(key[0]))
+        _compiled[key] = env.from_string(case["template"])
+    tmpl = _compiled[key]
     kwargs = {}
     if case.get("bos_token") is not None:
         kwargs["bos_token"] = case["bos_token"]
     if case.get("eos_token") is not None:
         kwargs["eos_token"] = case["eos_token"]
     kwargs.update(case.get("extra") or {})
-    tmpl = env.from_string(case["template"])
     args = dict(messages=case["messages"], tools=None, documents=None,
                 add_generation_prompt=case.get("add_generation_prompt", False))
     args.update(kwargs)

@@ -199,6 +199,7 @@ Test(chat_template, whitespace_control) {
     expect("a\n  {%+ if true %}b{% endif +%}\nc", "a\n  b\nc");
     expect("{% raw %}{{ x }}{% endraw %}", "{{ x }}");
     expect("end\n", "end"); /* one trailing newline dropped */
+    expect("a\r\n  {% if true %}\r\n  b\r\n  {% endif %}\r\nc\r\n", "a\n  b\nc"); /* CRLF */
 }
 
 Test(chat_template, filters) {
@@ -319,6 +320,17 @@ Test(chat_template, limits) {
     cr_expect(strstr(err.message, "nested") != NULL, "%s", err.message);
     free(src);
 
+    /* So are deeply nested blocks. */
+    size_t n_if = 2000;
+    char *ifs = malloc(n_if * 24 + 1);
+    o = 0;
+    for (size_t i = 0; i < n_if; i++) o += (size_t)sprintf(ifs + o, "{%% if true %%}");
+    for (size_t i = 0; i < n_if; i++) o += (size_t)sprintf(ifs + o, "{%% endif %%}");
+    ig_error_clear(&err);
+    cr_expect_eq(ig_chat_template_new(ifs, o, &t, &err), IG_EFORMAT);
+    cr_expect(strstr(err.message, "nested") != NULL, "%s", err.message);
+    free(ifs);
+
     /* Output limit, set through the API. */
     const char *big = "{% for i in range(1000) %}0123456789{% endfor %}";
     cr_assert_eq(ig_chat_template_new(big, strlen(big), &t, &err), IG_OK);
@@ -363,7 +375,7 @@ Test(chat_template, bad_arguments) {
 
 /* A python3 that can import jinja2 (IGNIS_PYTHON first). */
 static const char *find_python(void) {
-    static const char *cands[] = {NULL, "python3", "/usr/bin/python3"};
+    static const char *cands[] = {NULL, "/usr/bin/python3", "python3"};
     cands[0] = getenv("IGNIS_PYTHON");
     for (size_t i = 0; i < 3; i++) {
         if (!cands[i]) continue;
@@ -379,7 +391,7 @@ static const char *find_python(void) {
  * Ignis; expect identical bytes, or both to fail. Returns the number of cases
  * that matched; `labels[i]` names case i in messages.
  */
-static size_t compare_with_jinja2(json_t *cases, char **labels) {
+static size_t compare_with_jinja2(json_t *cases, char **labels, size_t *n_failed_both) {
     const char *py = find_python();
     cr_assert_not_null(py, "no python3 with jinja2 (install python3-jinja2: scripts/deps.sh)");
     char in_path[] = "/tmp/ig_tmpl_in_XXXXXX", out_path[] = "/tmp/ig_tmpl_out_XXXXXX";
@@ -428,6 +440,7 @@ static size_t compare_with_jinja2(json_t *cases, char **labels) {
                       st ? "failed:" : "gave", st ? err.message : out);
         } else {
             same = st != IG_OK;
+            *n_failed_both += same;
             cr_expect(same, "%s: jinja2 failed (%s), Ignis gave [%s]", labels[i], want_err,
                       out ? out : "");
         }
@@ -438,6 +451,12 @@ static size_t compare_with_jinja2(json_t *cases, char **labels) {
     json_decref(ref);
     return n_match;
 }
+
+#define FEATURE_EXTRA                                                                              \
+    "{\"extra_var\": \"EV\", \"my_tools\": [{\"type\": \"function\", \"function\": {"              \
+    "\"name\": \"get_weather\", \"description\": \"Current weather \u2600\", \"parameters\": {"    \
+    "\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}, \"days\": {"         \
+    "\"type\": \"integer\", \"minimum\": 1.5}}, \"required\": [\"city\"]}}}]}"
 
 Test(chat_template, features_match_jinja2, .timeout = 120) {
     char path[4096];
@@ -469,7 +488,7 @@ Test(chat_template, features_match_jinja2, .timeout = 120) {
         json_object_set_new(c, "add_generation_prompt", json_true());
         json_object_set_new(c, "bos_token", json_string("<s>"));
         json_object_set_new(c, "eos_token", json_string("</s>"));
-        json_object_set_new(c, "extra", parse_json("{\"extra_var\": \"EV\"}"));
+        json_object_set_new(c, "extra", parse_json(FEATURE_EXTRA));
         json_object_set_new(c, "time", json_integer(1700000000));
         json_array_append_new(cases, c);
         labels[n] = malloc(plen + 32);
@@ -478,8 +497,9 @@ Test(chat_template, features_match_jinja2, .timeout = 120) {
         p = sep ? sep + 5 : NULL;
     }
     cr_assert_gt(n, 40, "only %zu cases in %s", n, path);
-    size_t n_match = compare_with_jinja2(cases, labels);
-    cr_log_info("jinja features: %zu/%zu match jinja2", n_match, n);
+    size_t n_failed = 0, n_match = compare_with_jinja2(cases, labels, &n_failed);
+    cr_log_info("jinja features: %zu/%zu match jinja2 (%zu of them errors in both)", n_match, n,
+                n_failed);
     for (size_t i = 0; i < n; i++) free(labels[i]);
     json_decref(messages);
     json_decref(cases);
@@ -509,7 +529,34 @@ static const char *const conversations[] = {
     "{\"role\":\"user\",\"content\":\"Thanks\"}]",
     "[{\"role\":\"assistant\",\"content\":\"starts with assistant\"}]",
     "[]",
+    /* tool calls: arguments as an object, then as a JSON string with null content */
+    "[{\"role\":\"system\",\"content\":\"Use tools.\"},"
+    "{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"
+    "{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"type\":\"function\","
+    "\"function\":{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\",\"days\":2,"
+    "\"metric\":true}}}]},"
+    "{\"role\":\"tool\",\"content\":\"22C, sunny\"},{\"role\":\"tool\",\"content\":\"more\"},"
+    "{\"role\":\"assistant\",\"content\":\"It is 22C.\"}]",
+    "[{\"role\":\"user\",\"content\":\"Weather?\"},"
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"type\":\"function\","
+    "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\": \\\"Paris\\\"}\"}},"
+    "{\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{}\"}}]},"
+    "{\"role\":\"tool\",\"content\":\"22C\"},{\"role\":\"tool\",\"content\":\"noon\"}]",
+    /* several system messages, and an assistant turn with reasoning_content */
+    "[{\"role\":\"system\",\"content\":\"One.\"},{\"role\":\"system\",\"content\":\"Two.\"},"
+    "{\"role\":\"user\",\"content\":\"Q\"},{\"role\":\"assistant\",\"content\":\"A\","
+    "\"reasoning_content\":\"because\"},{\"role\":\"user\",\"content\":\"Q2\"}]",
 };
+
+/* Extra variables for some conversations (by index), as a server passes them. */
+static const char *conversation_extra(size_t i) {
+    if (i == 12 || i == 13)
+        return "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+               "\"description\":\"Weather \u00e0 la carte\",\"parameters\":{\"type\":\"object\","
+               "\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}}}]}";
+    if (i == 1 || i == 14) return "{\"enable_thinking\": false}";
+    return "{}";
+}
 
 static const char *token_text(json_t *t) {
     if (json_is_object(t)) t = json_object_get(t, "content");
@@ -561,7 +608,7 @@ Test(chat_template, real_templates_match_jinja2, .timeout = 600) {
                 const char *eos = token_text(json_object_get(cfg, "eos_token"));
                 json_object_set_new(c, "bos_token", bos ? json_string(bos) : json_null());
                 json_object_set_new(c, "eos_token", eos ? json_string(eos) : json_null());
-                json_object_set_new(c, "extra", json_object());
+                json_object_set_new(c, "extra", parse_json(conversation_extra(i)));
                 json_object_set_new(c, "time", json_integer(1700000000));
                 json_array_append_new(cases, c);
                 labels[n] = malloc(128);
@@ -573,8 +620,10 @@ Test(chat_template, real_templates_match_jinja2, .timeout = 600) {
         json_decref(cfg);
     }
     cr_assert_geq(n_templates, 5, "expected at least 5 packages with a chat template");
-    size_t n_match = compare_with_jinja2(cases, labels);
-    cr_log_info("real templates: %zu/%zu renders match jinja2 byte for byte", n_match, n);
+    size_t n_failed = 0, n_match = compare_with_jinja2(cases, labels, &n_failed);
+    cr_log_info("real templates: %zu/%zu renders match jinja2 byte for byte (%zu of them errors "
+                "in both, e.g. raise_exception)",
+                n_match, n, n_failed);
     for (size_t i = 0; i < n; i++) free(labels[i]);
     json_decref(cases);
 }

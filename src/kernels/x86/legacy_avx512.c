@@ -237,49 +237,155 @@ static inline __attribute__((always_inline)) void tile16(wtype t, int NC, int64_
     for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(y + (size_t)c * ldy, k, acc[c]);
 }
 
+/*
+ * Batches (4 tokens or more): the transposed blocks are kept for a run of
+ * KB blocks of 16 rows, each token's per-block terms (d_x, s_x, the offset
+ * correction) are computed once per run for all 16-row groups, and every
+ * token of the call passes over the kept blocks TG at a time. y holds the
+ * running sums between runs (a float stored and reloaded is the same float,
+ * so the per-pair sequence is unchanged).
+ */
+enum { KB = 32, RS = 64, CB = 64, TG = 8 };
+
+typedef struct {
+    int32_t corr[CB][KB]; /* -off * sum of the token's block codes */
+    float d[CB][KB], s[CB][KB];
+} xinfo;
+
+static inline __attribute__((always_inline)) void
+run_tokens(wtype t, int NC, int kb, const wblock *wbuf, const xinfo *xi, int c0,
+           const uint8_t *const x[TG], size_t xs, int first, __mmask16 k, float *y, size_t ldy) {
+    __m512 acc[TG];
+    for (int c = 0; c < NC; c++)
+        acc[c] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k, y + (size_t)c * ldy);
+    for (int b = 0; b < kb; b++) {
+        const wblock *wb = &wbuf[b];
+        __m512i u[8];
+        for (int g = 0; g < 8; g++) u[g] = wb->u[g];
+        for (int c = 0; c < NC; c++) {
+            const uint8_t *xq = x[c] + (size_t)b * xs + xqs(t);
+            __m512i s =
+                code_off(t) ? _mm512_set1_epi32(xi->corr[c0 + c][b]) : _mm512_setzero_si512();
+            for (int g = 0; g < 8; g++)
+                s = _mm512_dpbusd_epi32(s, u[g], _mm512_set1_epi32(load_i32(xq + XOFF[g])));
+            const __m512 dd = _mm512_mul_ps(wb->d, _mm512_set1_ps(xi->d[c0 + c][b]));
+            acc[c] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc[c]);
+            if (has_min(t))
+                acc[c] = _mm512_fmadd_ps(wb->m, _mm512_set1_ps(xi->s[c0 + c][b]), acc[c]);
+        }
+    }
+    for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(y + (size_t)c * ldy, k, acc[c]);
+}
+
+static inline __attribute__((always_inline)) void gemm_batch(wtype t, int64_t n, const void *w,
+                                                             size_t w_row_bytes, int nr,
+                                                             const void *xq, size_t xq_row_bytes,
+                                                             int nc, float *y, size_t ldy) {
+    const int64_t nb = n / IG_QK;
+    const size_t ws = wsize(t), xs = xsize(t);
+    const int off = code_off(t);
+    wblock wbuf[KB];
+    xinfo xi;
+    for (int cb = 0; cb < nc; cb += CB) {
+        const int nct = nc - cb < CB ? nc - cb : CB;
+        const uint8_t *xbase = (const uint8_t *)xq + (size_t)cb * xq_row_bytes;
+        for (int rs = 0; rs < nr; rs += RS) {
+            const int nrs = nr - rs < RS ? nr - rs : RS;
+            for (int64_t k0 = 0; k0 < nb; k0 += KB) {
+                const int kb = nb - k0 < KB ? (int)(nb - k0) : KB;
+                for (int c = 0; c < nct; c++) {
+                    const uint8_t *xb = xbase + (size_t)c * xq_row_bytes + (size_t)k0 * xs;
+                    for (int b = 0; b < kb; b++, xb += xs) {
+                        xi.d[c][b] = h2f(xb);
+                        if (has_min(t)) xi.s[c][b] = h2f(xb + 2);
+                        if (off) xi.corr[c][b] = -off * sum_codes(xb + xqs(t));
+                    }
+                }
+                for (int r0 = rs; r0 < rs + nrs; r0 += 16) {
+                    const int rows = rs + nrs - r0 < 16 ? rs + nrs - r0 : 16;
+                    const uint8_t *p[16];
+                    for (int i = 0; i < 16; i++)
+                        p[i] = (const uint8_t *)w +
+                               (size_t)(r0 + (i < rows ? i : rows - 1)) * w_row_bytes +
+                               (size_t)k0 * ws;
+                    int32_t idx[16];
+                    for (int i = 0; i < 16; i++) idx[i] = (int32_t)(p[i] - p[0]);
+                    const __m512i vidx = _mm512_loadu_si512(idx);
+                    for (int b = 0; b < kb; b++) {
+                        load_block(t, p, vidx, &wbuf[b]);
+                        for (int i = 0; i < 16; i++) p[i] += ws;
+                    }
+                    const __mmask16 k = (__mmask16)((1u << rows) - 1);
+                    for (int c0 = 0; c0 < nct; c0 += TG) {
+                        const int cols = nct - c0 < TG ? nct - c0 : TG;
+                        const uint8_t *x[TG];
+                        for (int c = 0; c < TG; c++)
+                            x[c] = xbase + (size_t)(c0 + (c < cols ? c : cols - 1)) * xq_row_bytes +
+                                   (size_t)k0 * xs;
+                        float *yt = y + (size_t)(cb + c0) * ldy + r0;
+                        const int first = k0 == 0;
+                        switch (cols) {
+                        case 1:
+                            run_tokens(t, 1, kb, wbuf, &xi, c0, x, xs, first, k, yt, ldy);
+                            break;
+                        case 2:
+                            run_tokens(t, 2, kb, wbuf, &xi, c0, x, xs, first, k, yt, ldy);
+                            break;
+                        case 3:
+                            run_tokens(t, 3, kb, wbuf, &xi, c0, x, xs, first, k, yt, ldy);
+                            break;
+                        case 4:
+                            run_tokens(t, 4, kb, wbuf, &xi, c0, x, xs, first, k, yt, ldy);
+                            break;
+                        case 5:
+                            run_tokens(t, 5, kb, wbuf, &xi, c0, x, xs, first, k, yt, ldy);
+                            break;
+                        case 6:
+                            run_tokens(t, 6, kb, wbuf, &xi, c0, x, xs, first, k, yt, ldy);
+                            break;
+                        case 7:
+                            run_tokens(t, 7, kb, wbuf, &xi, c0, x, xs, first, k, yt, ldy);
+                            break;
+                        default:
+                            run_tokens(t, 8, kb, wbuf, &xi, c0, x, xs, first, k, yt, ldy);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Decode-sized calls (1-3 tokens): each block transposed and used at once, weights streamed. */
 static inline __attribute__((always_inline)) void gemm_t(wtype t, int64_t n, const void *w,
                                                          size_t w_row_bytes, int nr, const void *xq,
                                                          size_t xq_row_bytes, int nc, float *y,
                                                          size_t ldy) {
+    if (nc >= 4) {
+        gemm_batch(t, n, w, w_row_bytes, nr, xq, xq_row_bytes, nc, y, ldy);
+        return;
+    }
     const int64_t nb = n / IG_QK;
     for (int r0 = 0; r0 < nr; r0 += 16) {
         const int rows = nr - r0 < 16 ? nr - r0 : 16;
         const uint8_t *p[16];
         for (int i = 0; i < 16; i++)
             p[i] = (const uint8_t *)w + (size_t)(r0 + (i < rows ? i : rows - 1)) * w_row_bytes;
-        for (int c0 = 0; c0 < nc; c0 += 8) {
-            const int cols = nc - c0 < 8 ? nc - c0 : 8;
-            const uint8_t *x[8];
-            for (int c = 0; c < 8; c++)
-                x[c] =
-                    (const uint8_t *)xq + (size_t)(c0 + (c < cols ? c : cols - 1)) * xq_row_bytes;
-            float *yt = y + (size_t)c0 * ldy + r0;
-            switch (cols) {
-            case 1:
-                tile16(t, 1, nb, p, x, rows, yt, ldy);
-                break;
-            case 2:
-                tile16(t, 2, nb, p, x, rows, yt, ldy);
-                break;
-            case 3:
-                tile16(t, 3, nb, p, x, rows, yt, ldy);
-                break;
-            case 4:
-                tile16(t, 4, nb, p, x, rows, yt, ldy);
-                break;
-            case 5:
-                tile16(t, 5, nb, p, x, rows, yt, ldy);
-                break;
-            case 6:
-                tile16(t, 6, nb, p, x, rows, yt, ldy);
-                break;
-            case 7:
-                tile16(t, 7, nb, p, x, rows, yt, ldy);
-                break;
-            default:
-                tile16(t, 8, nb, p, x, rows, yt, ldy);
-                break;
-            }
+        const uint8_t *x[8];
+        for (int c = 0; c < 8; c++)
+            x[c] = (const uint8_t *)xq + (size_t)(c < nc ? c : nc - 1) * xq_row_bytes;
+        float *yt = y + r0;
+        switch (nc) {
+        case 1:
+            tile16(t, 1, nb, p, x, rows, yt, ldy);
+            break;
+        case 2:
+            tile16(t, 2, nb, p, x, rows, yt, ldy);
+            break;
+        default:
+            tile16(t, 3, nb, p, x, rows, yt, ldy);
+            break;
         }
     }
 }
