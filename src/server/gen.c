@@ -180,6 +180,7 @@ static ig_status check_context(req_ctx *c, size_t n_prompt, int32_t *max_out, ig
                            "tokens (at least 1 must be left to generate)",
                            n_prompt, n_ctx);
     int32_t room = n_ctx - (int32_t)n_prompt;
+    int32_t def = c->srv->cfg.default_max_tokens;
     if (c->req.has_max_tokens) {
         if ((int64_t)n_prompt + c->req.max_tokens > n_ctx)
             return ig_oai_fail(e, 400, "max_tokens", "context_length_exceeded",
@@ -188,6 +189,8 @@ static ig_status check_context(req_ctx *c, size_t n_prompt, int32_t *max_out, ig
                                n_prompt, c->req.max_tokens, (long long)n_prompt + c->req.max_tokens,
                                n_ctx);
         *max_out = c->req.max_tokens;
+    } else if (def > 0) {
+        *max_out = def < room ? def : room;
     } else if (c->req.kind == IG_OAI_KIND_COMPLETION) {
         *max_out = c->req.max_tokens < room ? c->req.max_tokens : room;
     } else {

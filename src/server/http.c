@@ -53,7 +53,7 @@ ig_server_config ig_server_config_default(void) {
     c.host = "127.0.0.1";
     c.port = 8080;
     c.max_body_bytes = 8u << 20;
-    c.max_connections = 512;
+    c.max_connections = 256;
     c.max_inflight = 256;
     c.idle_timeout_s = 30;
     c.http_threads = 1;
@@ -260,7 +260,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         c = ctx_new(s, conn, url, method);
         if (!c) return MHD_NO;
         *con_cls = c;
-        atomic_fetch_add(&s->n_open, 1);
+        int open = atomic_fetch_add(&s->n_open, 1) + 1;
+        if (open > s->cfg.max_connections) {
+            c->is_dispatched = true;
+            c->is_too_busy = true;
+            return respond_simple_error(c, 503, NULL, "server_is_overloaded",
+                                        "too many open connections; retry after a moment");
+        }
         /* A declared length over the limit is refused before reading the body. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes) {
@@ -410,6 +416,9 @@ ig_status ig_server_new(const ig_server_config *cfg, ig_model *model, ig_server 
     ig_metrics_init(&s->metrics);
     pthread_mutex_init(&s->jobs_mu, NULL);
     ig_log_set_level(cfg->log_level);
+    ig_log_set_format(cfg->log_text);
+    if (cfg->log_file && *cfg->log_file && (st = ig_log_open_file(cfg->log_file, err)) != IG_OK)
+        goto fail;
     if (!model || !model->vocab) {
         st = ig_errorf(err, IG_EINVAL, "server: the model has no tokenizer");
         goto fail;
@@ -457,7 +466,7 @@ ig_status ig_server_new(const ig_server_config *cfg, ig_model *model, ig_server 
     s->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(cfg->max_connections > 0 ? cfg->max_connections : 512),
+        (unsigned)(cfg->max_connections > 0 ? cfg->max_connections * 2 + 16 : 528),
         MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(cfg->idle_timeout_s > 0 ? cfg->idle_timeout_s : 0), MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0),

@@ -4,6 +4,7 @@
  */
 #include "server/log.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/error.h"
 #include "server/openai.h"
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -19,6 +21,55 @@ static ig_server_log_level log_level = IG_SERVER_LOG_INFO;
 
 void ig_log_set_level(ig_server_log_level level) {
     log_level = level;
+}
+
+static bool log_is_text;
+static FILE *log_out; /* NULL: stderr */
+
+void ig_log_set_format(bool is_text) {
+    log_is_text = is_text;
+}
+
+ig_status ig_log_open_file(const char *path, ig_error *err) {
+    FILE *f = fopen(path, "a");
+    if (!f) return ig_errorf(err, IG_EIO, "log file '%s': %s", path, strerror(errno));
+    pthread_mutex_lock(&log_mu);
+    if (log_out) fclose(log_out);
+    log_out = f;
+    pthread_mutex_unlock(&log_mu);
+    return IG_OK;
+}
+
+/* "k=v k=v" from a JSON object, for the text format (strings unquoted). */
+static char *as_text(json_t *obj) {
+    size_t cap = 256, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    buf[0] = '\0';
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        char *val = json_is_string(v) ? strdup(json_string_value(v))
+                                      : json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(8));
+        if (!val) continue;
+        bool bare = !strcmp(key, "ts") || !strcmp(key, "level") || !strcmp(key, "event");
+        size_t need = len + strlen(key) + strlen(val) + 4;
+        if (need > cap) {
+            while (cap < need) cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(val);
+                break;
+            }
+            buf = nb;
+        }
+        if (bare)
+            len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? " " : "", val);
+        else
+            len += (size_t)snprintf(buf + len, cap - len, "%s%s=%s", len ? " " : "", key, val);
+        free(val);
+    }
+    return buf;
 }
 
 static const char *level_name(ig_server_log_level l) {
@@ -44,12 +95,15 @@ static void emit(json_t *line, ig_server_log_level level) {
     snprintf(ts + n, sizeof ts - n, ".%03ldZ", now.tv_nsec / 1000000);
     json_t *head = json_pack("{s:s,s:s}", "ts", ts, "level", level_name(level));
     if (head) json_object_update(head, line);
-    char *s = head ? json_dumps(head, JSON_COMPACT | JSON_REAL_PRECISION(8)) : NULL;
+    char *s = !head         ? NULL
+              : log_is_text ? as_text(head)
+                            : json_dumps(head, JSON_COMPACT | JSON_REAL_PRECISION(8));
     if (s) {
         pthread_mutex_lock(&log_mu);
-        fputs(s, stderr);
-        fputc('\n', stderr);
-        fflush(stderr);
+        FILE *out = log_out ? log_out : stderr;
+        fputs(s, out);
+        fputc('\n', out);
+        fflush(out);
         pthread_mutex_unlock(&log_mu);
     }
     free(s);

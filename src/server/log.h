@@ -31,6 +31,10 @@ typedef struct ig_log_request {
 } ig_log_request;
 
 void ig_log_set_level(ig_server_log_level level);
+/* Plain text lines ("TS LEVEL event key=value ...") instead of JSON. */
+void ig_log_set_format(bool is_text);
+/* Append to this file instead of stderr. Errors: IG_EIO (cannot open it). */
+ig_status ig_log_open_file(const char *path, ig_error *err);
 void ig_log_request_line(const ig_log_request *r);
 /* A server event line: {"level", "event", "msg"} plus optional extra JSON fields text. */
 void ig_log_event(ig_server_log_level level, const char *event, const char *fmt, ...)

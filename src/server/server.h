@@ -54,7 +54,11 @@ typedef struct ig_server_config {
     int64_t drain_ms;   /* graceful shutdown: time for in-flight work; default 10000 */
     int64_t request_timeout_ms; /* per request generation limit; 0: none */
     int max_jobs;               /* background jobs kept for /results; default 1024 */
+    int32_t default_max_tokens; /* tokens when a request gives none; 0: completions 16,
+                                   chat until the context is full */
     ig_server_log_level log_level;
+    bool log_text;           /* plain text lines instead of JSON */
+    const char *log_file;    /* append logs here; NULL or "": stderr */
     ig_engine_config engine; /* model and on_event are set by the server */
 } ig_server_config;
 

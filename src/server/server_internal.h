@@ -93,6 +93,7 @@ struct req_ctx {
     int64_t created_unix; /* wall clock at arrival, seconds */
     ig_sbuf body;
     bool is_too_big;
+    bool is_too_busy; /* refused at once: too many open requests */
     bool is_dispatched;
     int status;      /* HTTP status queued (for the log) */
     char *error_msg; /* for the log */

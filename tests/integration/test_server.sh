@@ -99,7 +99,7 @@ expect_error() {
 }
 
 # ---------------------------------------------------------------- main server
-start_server main --max-body 65536 --max-inflight 64
+start_server main --max-body-bytes 65536 --max-inflight 64
 MAIN_PID=$PID
 MAIN_PORT=$PORT
 
@@ -297,8 +297,31 @@ req POST /v1/completions '{"prompt":"Once","max_tokens":2}' -H 'Authorization: B
 [ "$STATUS" = 200 ] && ok || bad "first key completion: $STATUS"
 stop_server "$KEYS_PID"
 
+# --- settings precedence: flag > IGNIS_* environment > --config file > default
+cat >"$tmp/ignis.toml" <<'TOML'
+[server]
+api_keys = ["file-key"]
+max_body_bytes = 2048
+TOML
+export IGNIS_API_KEYS=env-key
+start_server cfg --config "$tmp/ignis.toml"
+CFG_PID=$PID
+expect_error "file key loses to the environment" 401 "" GET /v1/models "" -H 'Authorization: Bearer file-key'
+req GET /v1/models "" -H 'Authorization: Bearer env-key'
+[ "$STATUS" = 200 ] && ok || bad "environment key: $STATUS"
+body3k="{\"prompt\":\"x\",\"max_tokens\":1,\"pad\":\"$(head -c 3000 /dev/zero | tr '\0' a)\"}"
+expect_error "max_body_bytes from the file" 413 "" POST /v1/completions "$body3k" -H 'Authorization: Bearer env-key'
+stop_server "$CFG_PID"
+start_server cfgflag --config "$tmp/ignis.toml" --api-key flag-key --max-body-bytes 65536
+CFG_PID=$PID
+expect_error "environment key loses to the flag" 401 "" GET /v1/models "" -H 'Authorization: Bearer env-key'
+req POST /v1/completions "$body3k" -H 'Authorization: Bearer flag-key'
+[ "$STATUS" = 200 ] && ok || bad "flag key and flag body limit: $STATUS $(head -c 200 "$BODY")"
+stop_server "$CFG_PID"
+unset IGNIS_API_KEYS
+
 # --- overload: one request in flight at most, the next gets 503 + Retry-After
-start_server busy --max-inflight 1 --drain-timeout 300
+start_server busy --max-inflight 1 --drain-timeout 0
 BUSY_PID=$PID
 curl -sN --max-time 5 "http://127.0.0.1:$PORT/v1/completions" -o "$tmp/long" \
     -d '{"prompt":"Once upon a time","max_tokens":1900,"stream":true}' &
