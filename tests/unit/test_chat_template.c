@@ -236,6 +236,7 @@ Test(chat_template, tests_and_methods) {
            "{{ {'x': 1}.keys() | list }}",
            "1noNone['x']");
     expect("{{ \"<think>a</think>\\n\\nb\".split('</think>')[-1].lstrip('\\n') }}", "b");
+    expect("{{ '%s=%d' % ('n', 4) }} {{ '{}+{name}'.format(1, name='x') }}", "n=4 1+x");
 }
 
 Test(chat_template, variables) {
@@ -286,6 +287,8 @@ Test(chat_template, runtime_errors) {
     expect_fail("{{ messages[9].role }}", IG_EINVAL, "no element 9");
     expect_fail("{{ 1 // 0 }}", IG_EINVAL, "by zero");
     expect_fail("{% set x = 1 %}{% set x.y = 2 %}", IG_EINVAL, "non-namespace");
+    expect_fail("{{ '{:>5}'.format('x') }}", IG_EUNSUPPORTED, "format()");
+    expect_fail("{{ '%s %s' % ('a',) }}", IG_EINVAL, "not enough arguments");
     /* raise_exception's message is passed through as is. */
     ig_error err = {0};
     ig_status st;
