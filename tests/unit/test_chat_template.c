@@ -13,6 +13,7 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,6 +373,57 @@ Test(chat_template, bad_arguments) {
     json_decref(arr);
     ig_chat_template_free(t);
     ig_chat_template_free(NULL);
+}
+
+/* ---- threads: one parsed template, several renders at once ---------------------------- */
+
+typedef struct render_job {
+    const ig_chat_template *t;
+    json_t *messages;
+    char *out; /* first render's output */
+    bool all_same;
+} render_job;
+
+static void *render_thread(void *arg) {
+    render_job *j = arg;
+    j->all_same = true;
+    for (int i = 0; i < 50; i++) {
+        char *out = NULL;
+        size_t len;
+        if (ig_chat_template_render(j->t, j->messages, true, "<s>", "</s>", NULL, &out, &len,
+                                    NULL) != IG_OK) {
+            j->all_same = false;
+            break;
+        }
+        if (!j->out)
+            j->out = out;
+        else {
+            j->all_same &= strcmp(j->out, out) == 0;
+            free(out);
+        }
+    }
+    return NULL;
+}
+
+Test(chat_template, concurrent_renders) {
+    const char *src = ig_chat_template_builtin("llama2");
+    ig_chat_template *t = NULL;
+    cr_assert_eq(ig_chat_template_new(src, strlen(src), &t, NULL), IG_OK);
+    json_t *m = parse_json(CONV);
+    render_job jobs[4] = {{0}};
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (render_job){.t = t, .messages = m};
+        cr_assert_eq(pthread_create(&th[i], NULL, render_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        cr_expect(jobs[i].all_same, "thread %d saw different outputs", i);
+        cr_expect_str_eq(jobs[i].out, jobs[0].out);
+    }
+    for (int i = 0; i < 4; i++) free(jobs[i].out);
+    json_decref(m);
+    ig_chat_template_free(t);
 }
 
 /* ---- comparison with Python's jinja2 -------------------------------------------------- */
