@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "format/gguf.h"
 #include "testutil.h"
 #include "tokenizer/chat_template.h"
 
@@ -681,4 +682,40 @@ Test(chat_template, real_templates_match_jinja2, .timeout = 600) {
                 n_match, n, n_failed);
     for (size_t i = 0; i < n; i++) free(labels[i]);
     json_decref(cases);
+}
+
+/* A template read from GGUF metadata (tokenizer.chat_template), as the server will. */
+Test(chat_template, gguf_template_matches_jinja2, .timeout = 120) {
+    ig_gguf *g = NULL;
+    ig_error err = {0};
+    const char *path = ig_test_path("vocab/ggml-vocab-phi-3.gguf");
+    cr_assert_eq(ig_gguf_open(path, &g, &err), IG_OK, "%s: %s", path, err.message);
+    ig_str tmpl;
+    cr_assert_eq(ig_gguf_get_str(g, "tokenizer.chat_template", &tmpl), IG_OK,
+                 "no tokenizer.chat_template in %s", path);
+    json_t *cases = json_array();
+    char *labels[64];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof conversations / sizeof conversations[0]; i++) {
+        for (int agp = 0; agp < 2; agp++) {
+            json_t *c = json_object();
+            json_object_set_new(c, "template", json_stringn(tmpl.ptr, tmpl.len));
+            json_object_set_new(c, "messages", parse_json(conversations[i]));
+            json_object_set_new(c, "add_generation_prompt", json_boolean(agp));
+            json_object_set_new(c, "bos_token", json_string("<s>"));
+            json_object_set_new(c, "eos_token", json_string("<|endoftext|>"));
+            json_object_set_new(c, "extra", parse_json(conversation_extra(i)));
+            json_object_set_new(c, "time", json_integer(1700000000));
+            json_array_append_new(cases, c);
+            labels[n] = malloc(96);
+            snprintf(labels[n], 96, "phi-3 (GGUF) conversation %zu%s", i, agp ? " +gen" : "");
+            n++;
+        }
+    }
+    size_t n_failed = 0, n_match = compare_with_jinja2(cases, labels, &n_failed);
+    cr_log_info("GGUF phi-3 template: %zu/%zu renders match jinja2 (%zu errors in both)", n_match,
+                n, n_failed);
+    for (size_t i = 0; i < n; i++) free(labels[i]);
+    json_decref(cases);
+    ig_gguf_free(g);
 }
