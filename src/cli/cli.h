@@ -7,6 +7,8 @@ int ig_cli_tokenize(int argc, char **argv);
 int ig_cli_info(int argc, char **argv);
 int ig_cli_gen_model(int argc, char **argv);
 int ig_cli_bench(int argc, char **argv);
+int ig_cli_serve(int argc, char **argv);
+int ig_cli_config(int argc, char **argv);
 
 /* Print "ignis: <message>" to stderr (one line). */
 void ig_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

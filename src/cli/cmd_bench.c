@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 static const char HELP[] =
     "usage: ignis bench [-m MODEL]... [-p N,..] [-n N,..] [-t N,..] [-r N] [-o md|json]\n"
     "       ignis bench --membw [-t N,..] [-o md|json]\n"
+    "       ignis bench [-m MODEL]... --parallel N,.. [-n N] [--prompt-len L] [--shared-prefix N]\n"
+    "                   [--no-prefix-cache] [-t N,..] [-r N] [-o md|json]\n"
     "\n"
     "Measure speed as llama-bench does. pp: one forward pass over N prompt tokens (BOS, then\n"
     "random ids) from an empty cache. tg: N single-token steps from an empty context, each\n"
@@ -40,7 +43,19 @@ static const char HELP[] =
     "      --membw            only measure the read bandwidth (per thread count) and print it\n"
     "      --membw-gbps X     take the bandwidth as X GB/s instead of measuring it\n"
     "      --membw-mib N      buffer for the bandwidth measurement (default 1024 MiB)\n"
-    "      --no-warmup        skip the warm-up pass\n"
+    "      --no-warmup        skip the warm-up pass (or, with --parallel, the warm-up request)\n"
+    "\n"
+    "Serving engine (--parallel): for each level, start the engine (no HTTP), submit that many\n"
+    "requests at once (greedy, end-of-generation banned, -n tokens each, default 64), poll\n"
+    "their events until all finish. avg_ts: generated tokens of all requests / wall time;\n"
+    "TTFT percentiles over the requests, ITL (inter-token gap) percentiles over all gaps.\n"
+    "A warm-up request (the shared prefix plus one token) runs first on each engine: it\n"
+    "touches the weights and, with the prefix cache on, caches the shared prefix. -r N runs\n"
+    "each level N times (default 1) and reports the median of each figure.\n"
+    "      --parallel N,..    concurrent sequences per level (e.g. 1,4,16,64)\n"
+    "      --prompt-len L     prompt tokens per request (default 128, or shared prefix + 32)\n"
+    "      --shared-prefix N  every prompt starts with the same N tokens (the rest random)\n"
+    "      --no-prefix-cache  turn the engine's prefix cache off\n"
     "  -h, --help             this help\n"
     "\n"
     "The bandwidth figure is a multi-threaded streaming read: a buffer much larger than the\n"
@@ -49,6 +64,7 @@ static const char HELP[] =
 #define MAX_LIST     32
 #define MAX_MODELS   16
 #define MEMBW_PASSES 5
+#define MAX_REPS     64
 
 typedef struct {
     long v[MAX_LIST];
@@ -310,8 +326,86 @@ static int membw_for(membw_cache *c, ig_pool *pool, size_t bytes, double *out) {
     return 1;
 }
 
+/* ---- the serving engine (--parallel) ---- */
+
+typedef struct {
+    const char *model_path;
+    const char *model_type;
+    int n_threads;
+    ig_bench_engine_params p;
+    int n_runs;
+    ig_bench_engine_result med; /* median of each figure over the runs */
+    double samples_ts[MAX_REPS];
+} engine_row;
+
+static double median_of(const ig_bench_engine_result *rs, int n, size_t field_off) {
+    double x[MAX_REPS];
+    for (int i = 0; i < n; i++) x[i] = *(const double *)((const char *)&rs[i] + field_off);
+    return ig_bench_percentile(x, (size_t)n, 50);
+}
+
+static void engine_median(const ig_bench_engine_result *rs, int n, ig_bench_engine_result *out) {
+    *out = rs[0];
+#define MED(f) out->f = median_of(rs, n, offsetof(ig_bench_engine_result, f))
+    MED(wall_ms);
+    MED(avg_ts);
+    MED(ttft_ms_p50);
+    MED(ttft_ms_p95);
+    MED(ttft_ms_mean);
+    MED(itl_ms_p50);
+    MED(itl_ms_p95);
+    MED(itl_ms_p99);
+#undef MED
+}
+
+static void engine_md_row(const engine_row *r) {
+    static bool has_header;
+    if (!has_header) {
+        printf("| %-24s | %7s | %8s | %6s | %6s | %6s | %5s | %10s | %9s | %9s | %8s | %8s | "
+               "%8s |\n",
+               "model", "threads", "parallel", "prompt", "shared", "cache", "n", "t/s", "TTFT p50",
+               "TTFT p95", "ITL p50", "ITL p95", "ITL p99");
+        printf(
+            "| ------------------------ | ------: | -------: | -----: | -----: | ----- | ----: | "
+            "---------: | --------: | --------: | -------: | -------: | -------: |\n");
+        has_header = true;
+    }
+    printf("| %-24s | %7d | %8d | %6d | %6d | %-6s | %5d | %10.2f | %9.2f | %9.2f | %8.2f | "
+           "%8.2f | %8.2f |\n",
+           r->model_type, r->n_threads, r->p.n_parallel, r->p.prompt_len, r->p.shared_prefix,
+           r->p.prefix_cache ? "on" : "off", r->p.n_gen, r->med.avg_ts, r->med.ttft_ms_p50,
+           r->med.ttft_ms_p95, r->med.itl_ms_p50, r->med.itl_ms_p95, r->med.itl_ms_p99);
+    fflush(stdout);
+}
+
+static json_t *engine_json_row(const engine_row *r, const char *cpu, const char *when) {
+    json_t *sts = json_array();
+    for (int i = 0; i < r->n_runs; i++) json_array_append_new(sts, json_real(r->samples_ts[i]));
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:b, s:i, s:I, s:I, s:f, s:f, s:f, "
+        "s:f, s:f, s:f, s:f, s:f, s:o}",
+        "cpu_info", cpu, "model_filename", r->model_path, "model_type", r->model_type, "test",
+        "engine", "test_time", when, "n_threads", r->n_threads, "n_parallel", r->p.n_parallel,
+        "n_prompt", r->p.prompt_len, "n_gen", r->p.n_gen, "shared_prefix", r->p.shared_prefix,
+        "prefix_cache", r->p.prefix_cache, "repetitions", r->n_runs, "n_generated",
+        (json_int_t)r->med.n_generated, "n_cached_tokens", (json_int_t)r->med.n_cached_tokens,
+        "wall_ms", r->med.wall_ms, "avg_ts", r->med.avg_ts, "ttft_ms_p50", r->med.ttft_ms_p50,
+        "ttft_ms_p95", r->med.ttft_ms_p95, "ttft_ms_mean", r->med.ttft_ms_mean, "itl_ms_p50",
+        r->med.itl_ms_p50, "itl_ms_p95", r->med.itl_ms_p95, "itl_ms_p99", r->med.itl_ms_p99,
+        "samples_ts", sts);
+}
+
 int ig_cli_bench(int argc, char **argv) {
-    enum { OPT_MEMBW = 256, OPT_MEMBW_GBPS, OPT_MEMBW_MIB, OPT_NO_WARMUP };
+    enum {
+        OPT_MEMBW = 256,
+        OPT_MEMBW_GBPS,
+        OPT_MEMBW_MIB,
+        OPT_NO_WARMUP,
+        OPT_PARALLEL,
+        OPT_PROMPT_LEN,
+        OPT_SHARED_PREFIX,
+        OPT_NO_PREFIX_CACHE
+    };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},
         {"n-prompt", required_argument, 0, 'p'},
@@ -323,15 +417,21 @@ int ig_cli_bench(int argc, char **argv) {
         {"membw-gbps", required_argument, 0, OPT_MEMBW_GBPS},
         {"membw-mib", required_argument, 0, OPT_MEMBW_MIB},
         {"no-warmup", no_argument, 0, OPT_NO_WARMUP},
+        {"parallel", required_argument, 0, OPT_PARALLEL},
+        {"prompt-len", required_argument, 0, OPT_PROMPT_LEN},
+        {"shared-prefix", required_argument, 0, OPT_SHARED_PREFIX},
+        {"no-prefix-cache", no_argument, 0, OPT_NO_PREFIX_CACHE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *models[MAX_MODELS];
     int n_models = 0;
     num_list np = {{512}, 1}, ng = {{128}, 1}, nt = {{0}, 1};
-    long reps = 5, membw_mib = 1024;
+    num_list npar = {{0}, 0};
+    long reps = 0, membw_mib = 1024, prompt_len = 0, shared_prefix = 0;
     double membw_given = 0;
-    bool only_membw = false, warmup = true, json = false;
+    bool only_membw = false, warmup = true, json = false, prefix_cache = true, given_p = false,
+         given_n = false;
     int c;
     opterr = 0;
     optind = 1;
@@ -346,15 +446,17 @@ int ig_cli_bench(int argc, char **argv) {
             break;
         case 'p':
             if (!parse_list("--n-prompt", optarg, 0, 1 << 20, &np)) return 2;
+            given_p = true;
             break;
         case 'n':
             if (!parse_list("--n-gen", optarg, 0, 1 << 20, &ng)) return 2;
+            given_n = true;
             break;
         case 't':
             if (!parse_list("--threads", optarg, 1, 512, &nt)) return 2;
             break;
         case 'r':
-            if (!ig_cli_parse_int("--repetitions", optarg, 1, 64, &reps)) return 2;
+            if (!ig_cli_parse_int("--repetitions", optarg, 1, MAX_REPS, &reps)) return 2;
             break;
         case 'o':
             if (!strcmp(optarg, "json"))
@@ -378,6 +480,18 @@ int ig_cli_bench(int argc, char **argv) {
         case OPT_NO_WARMUP:
             warmup = false;
             break;
+        case OPT_PARALLEL:
+            if (!parse_list("--parallel", optarg, 1, 4096, &npar)) return 2;
+            break;
+        case OPT_PROMPT_LEN:
+            if (!ig_cli_parse_int("--prompt-len", optarg, 1, 1 << 20, &prompt_len)) return 2;
+            break;
+        case OPT_SHARED_PREFIX:
+            if (!ig_cli_parse_int("--shared-prefix", optarg, 1, 1 << 20, &shared_prefix)) return 2;
+            break;
+        case OPT_NO_PREFIX_CACHE:
+            prefix_cache = false;
+            break;
         case 'h':
             fputs(HELP, stdout);
             return 0;
@@ -397,6 +511,29 @@ int ig_cli_bench(int argc, char **argv) {
         ig_cli_fail("bench: --membw measures the machine, not a model: drop -m");
         return 2;
     }
+    const bool engine_mode = npar.n > 0;
+    if (!engine_mode && (prompt_len || shared_prefix || !prefix_cache)) {
+        ig_cli_fail("bench: --prompt-len, --shared-prefix and --no-prefix-cache need --parallel");
+        return 2;
+    }
+    if (engine_mode) {
+        if (only_membw || given_p) {
+            ig_cli_fail("bench: --parallel takes --prompt-len, not -p or --membw");
+            return 2;
+        }
+        if (given_n && (ng.n != 1 || ng.v[0] < 1)) {
+            ig_cli_fail("bench: with --parallel, -n is one number >= 1");
+            return 2;
+        }
+        if (!given_n) ng.v[0] = 64;
+        if (!prompt_len) prompt_len = shared_prefix ? shared_prefix + 32 : 128;
+        if (shared_prefix >= prompt_len) {
+            ig_cli_fail("bench: --shared-prefix (%ld) must be less than --prompt-len (%ld)",
+                        shared_prefix, prompt_len);
+            return 2;
+        }
+    }
+    if (!reps) reps = engine_mode ? 1 : 5;
     if (!n_models) models[n_models++] = ig_cli_default_model();
     const size_t membw_bytes = (size_t)membw_mib << 20;
 
@@ -437,6 +574,71 @@ int ig_cli_bench(int argc, char **argv) {
             char *s = json_dumps(out, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
             if (s) puts(s);
             free(s);
+        }
+        rc = 0;
+        goto done;
+    }
+
+    for (int mi = 0; engine_mode && mi < n_models; mi++) {
+        ig_error err = {0};
+        ig_model *m = NULL;
+        if (ig_model_load(models[mi], &m, &err) != IG_OK) {
+            ig_cli_fail("bench: %s", err.message);
+            goto done;
+        }
+        result base = {.path = models[mi]};
+        ig_bench_model_size(m, &base.size, &base.n_params);
+        describe(m, &base);
+        bool ok = true;
+        for (int ti = 0; ok && ti < nt.n; ti++) {
+            ig_pool *pool = NULL;
+            if (ig_pool_new((int)nt.v[ti], &pool, &err) != IG_OK) {
+                ig_cli_fail("bench: %s", err.message);
+                ok = false;
+                break;
+            }
+            for (int li = 0; ok && li < npar.n; li++) {
+                engine_row r = {.model_path = models[mi],
+                                .model_type = base.model_type,
+                                .n_threads = ig_pool_size(pool)};
+                r.p = (ig_bench_engine_params){.n_parallel = (int32_t)npar.v[li],
+                                               .n_gen = (int32_t)ng.v[0],
+                                               .prompt_len = (int32_t)prompt_len,
+                                               .shared_prefix = (int32_t)shared_prefix,
+                                               .prefix_cache = prefix_cache,
+                                               .warmup = warmup,
+                                               .seed = 1234};
+                ig_bench_engine_result runs[MAX_REPS];
+                for (int i = 0; ok && i < reps; i++) {
+                    r.p.seed = 1234 + 7919u * (uint64_t)i;
+                    if (ig_bench_engine(m, pool, &r.p, &runs[i], &err) != IG_OK) {
+                        ig_cli_fail("bench: %s", err.message);
+                        ok = false;
+                        break;
+                    }
+                    r.samples_ts[r.n_runs++] = runs[i].avg_ts;
+                }
+                if (!ok) break;
+                engine_median(runs, r.n_runs, &r.med);
+                if (json)
+                    json_array_append_new(rows, engine_json_row(&r, cpu, when));
+                else
+                    engine_md_row(&r);
+            }
+            ig_pool_free(pool);
+        }
+        ig_model_free(m);
+        if (!ok) goto done;
+    }
+    if (engine_mode) {
+        if (json) {
+            char *s = json_dumps(rows, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+            if (s) puts(s);
+            free(s);
+        } else {
+            printf("\nt/s: generated tokens of all requests per second of wall time; TTFT and ITL "
+                   "in ms; median of %ld run(s)\ncpu: %s\n",
+                   reps, cpu);
         }
         rc = 0;
         goto done;

@@ -17,10 +17,12 @@ static const char USAGE[] =
     "\n"
     "commands:\n"
     "  run        generate text from a prompt\n"
+    "  serve      serve the OpenAI-compatible HTTP API\n"
     "  tokenize   print the token ids of a text\n"
     "  info       describe a model file\n"
     "  bench      measure prompt and generation speed (and memory bandwidth)\n"
     "  gen-model  write a random-weight model in a real shape (for benchmarks)\n"
+    "  config     print the effective configuration, or docs/CONFIG.md\n"
     "\n"
     "`ignis <command> --help` describes each command's options.\n";
 
@@ -85,10 +87,12 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "run")) return ig_cli_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return ig_cli_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return ig_cli_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return ig_cli_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return ig_cli_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "gen-model")) return ig_cli_gen_model(argc - 1, argv + 1);
+    if (!strcmp(cmd, "config")) return ig_cli_config(argc - 1, argv + 1);
     ig_cli_fail("unknown command '%s' (try `ignis --help`)", cmd);
     return 2;
 }

@@ -11,8 +11,8 @@
  * matmul covers the whole batch so weights are read once per step.
  *
  * Numerics reproduce llama.cpp's CPU backend (ggml, AVX-512 build, default
- * flash attention and F16 KV cache) bit for bit on F32 models: see attend()
- * for the attention, kernels/f32order.h for the F32 matmul orders, and
+ * flash attention and F16 KV cache) bit for bit on F32 models: see
+ * kernels/attention.h for the attention, kernels/f32order.h for the F32 matmul orders, and
  * kernels/ops.c for RMSNorm, RoPE and SwiGLU. The F16 roundings inside
  * attention amplify any one-ulp difference elsewhere, so "close" is not
  * enough to match its log-probabilities to 1e-3.
@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "kernels/attention.h"
 #include "kernels/f32order.h"
 #include "kernels/ops.h"
 #include "model/model.h"
@@ -43,7 +44,7 @@ typedef struct {
 
 typedef struct {
     ig_model_desc d;
-    int n_rot;                 /* dims rotated per head */
+    int n_rot; /* dims rotated per head */
     float rms_eps;
     float rope_base;
     float rope_scale;          /* position multiplier (1 / linear scaling factor) */
@@ -58,7 +59,7 @@ typedef struct {
     float *x, *xb, *q, *k, *v, *att_out, *h1, *h3;
     uint8_t *batched; /* [n_tokens] 1: sum F32 products in llama.cpp's batched order */
     int cap_seqs;
-    int *seq_count; /* [n_seqs] per-sequence count of tokens wanting logits */
+    int *seq_count;     /* [n_seqs] per-sequence count of tokens wanting logits */
     void *act;          /* matmul scratch: activations converted for the integer dots */
     int cap_act_tokens; /* tokens `act` has room for in every matmul */
 } llama_model;
@@ -70,14 +71,14 @@ static ig_status bind_matrix(const ig_gguf *g, const char *name, int64_t n_cols,
     const ig_gguf_tensor *t = ig_gguf_find_tensor(g, name);
     if (!t) return ig_errorf(err, IG_EFORMAT, "model: missing tensor '%s'", name);
     if (t->n_dims != 2 || t->ne[0] != n_cols || t->ne[1] != n_rows)
-        return ig_errorf(err, IG_EFORMAT,
-                         "model: tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", name,
-                         (long long)t->ne[0], (long long)t->ne[1], (long long)n_cols,
-                         (long long)n_rows);
+        return ig_errorf(
+            err, IG_EFORMAT, "model: tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]",
+            name, (long long)t->ne[0], (long long)t->ne[1], (long long)n_cols, (long long)n_rows);
     const ig_type_traits *tr = ig_type_get(t->type);
     if (!tr || !tr->vec_dot || !tr->to_float)
-        return ig_errorf(err, IG_EUNSUPPORTED, "model: tensor '%s' has type %s, which is not supported yet",
-                         name, ig_type_name(t->type));
+        return ig_errorf(err, IG_EUNSUPPORTED,
+                         "model: tensor '%s' has type %s, which is not supported yet", name,
+                         ig_type_name(t->type));
     m->type = t->type;
     m->n_cols = n_cols;
     m->n_rows = n_rows;
@@ -171,8 +172,10 @@ ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc
         (st = get_u32(g, arch, "attention.head_count", true, &n_head, err)))
         goto fail;
     st = get_u32(g, arch, "attention.head_count_kv", false, &n_head_kv, err);
-    if (st == IG_ENOTFOUND) n_head_kv = n_head;
-    else if (st != IG_OK) goto fail;
+    if (st == IG_ENOTFOUND)
+        n_head_kv = n_head;
+    else if (st != IG_OK)
+        goto fail;
     if (n_embd == 0 || n_layer == 0 || n_ff == 0 || n_head == 0 || n_head_kv == 0 ||
         n_embd > (1u << 20) || n_layer > 4096 || n_ff > (1u << 22) || n_head > 4096 ||
         n_head % n_head_kv != 0) {
@@ -183,16 +186,20 @@ ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc
     }
     uint32_t head_dim = n_embd / n_head;
     st = get_u32(g, arch, "attention.key_length", false, &key_len, err);
-    if (st == IG_OK) head_dim = key_len;
-    else if (st != IG_ENOTFOUND) goto fail;
+    if (st == IG_OK)
+        head_dim = key_len;
+    else if (st != IG_ENOTFOUND)
+        goto fail;
     if (head_dim == 0 || head_dim > 512 || head_dim * n_head != n_embd) {
         st = ig_errorf(err, IG_EUNSUPPORTED, "model: head size %u x %u heads != embedding %u",
                        head_dim, n_head, n_embd);
         goto fail;
     }
     st = get_u32(g, arch, "rope.dimension_count", false, &n_rot, err);
-    if (st == IG_ENOTFOUND) n_rot = head_dim;
-    else if (st != IG_OK) goto fail;
+    if (st == IG_ENOTFOUND)
+        n_rot = head_dim;
+    else if (st != IG_OK)
+        goto fail;
     if (n_rot > head_dim || n_rot % 2) {
         st = ig_errorf(err, IG_EFORMAT, "model: rope dimension %u does not fit head size %u", n_rot,
                        head_dim);
@@ -218,7 +225,8 @@ ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc
         snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
         if (ig_gguf_get_str(g, key, &type) == IG_OK && !ig_str_eq(type, "none")) {
             if (!ig_str_eq(type, "linear")) {
-                st = ig_errorf(err, IG_EUNSUPPORTED, "model: rope scaling '%.*s' is not supported yet",
+                st = ig_errorf(err, IG_EUNSUPPORTED,
+                               "model: rope scaling '%.*s' is not supported yet",
                                (int)(type.len > 32 ? 32 : type.len), type.ptr);
                 goto fail;
             }
@@ -231,7 +239,8 @@ ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc
             m->rope_scale = 1.0f / factor;
         }
     }
-    if ((st = bind_vector(g, "rope_freqs.weight", n_rot / 2, true, &m->rope_factors, err))) goto fail;
+    if ((st = bind_vector(g, "rope_freqs.weight", n_rot / 2, true, &m->rope_factors, err)))
+        goto fail;
 
     /* Weights. GGUF shapes are [n_cols (ne0), n_rows (ne1)]. */
     const ig_gguf_tensor *te = ig_gguf_find_tensor(g, "token_embd.weight");
@@ -240,7 +249,8 @@ ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc
         goto fail;
     }
     d->n_vocab = (int32_t)te->ne[1];
-    if ((st = bind_matrix(g, "token_embd.weight", n_embd, d->n_vocab, &m->tok_embd, err))) goto fail;
+    if ((st = bind_matrix(g, "token_embd.weight", n_embd, d->n_vocab, &m->tok_embd, err)))
+        goto fail;
     add_matrix_size(d, &m->tok_embd);
     if ((st = bind_vector(g, "output_norm.weight", n_embd, false, &m->out_norm, err))) goto fail;
     if (ig_gguf_find_tensor(g, "output.weight")) {
@@ -270,8 +280,10 @@ ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc
             (st = bind_matrix(g, NAME("ffn_down"), n_ff, n_embd, &L->w_down, err)))
             goto fail;
 #undef NAME
-        if (ig_gguf_find_tensor(g, (snprintf(name, sizeof name, "blk.%u.ffn_gate_inp.weight", l), name))) {
-            st = ig_errorf(err, IG_EUNSUPPORTED, "model: mixture-of-experts llama models are not supported yet");
+        if (ig_gguf_find_tensor(
+                g, (snprintf(name, sizeof name, "blk.%u.ffn_gate_inp.weight", l), name))) {
+            st = ig_errorf(err, IG_EUNSUPPORTED,
+                           "model: mixture-of-experts llama models are not supported yet");
             goto fail;
         }
         add_matrix_size(d, &L->wq);
@@ -301,21 +313,28 @@ static ig_status reserve(llama_model *m, int n_tokens, int n_seqs, ig_error *err
         const size_t q_dim = (size_t)d->n_head * d->head_dim;
         const size_t kv_dim = (size_t)d->n_head_kv * d->head_dim;
         float *bufs[8] = {
-            realloc(m->x, n * d->n_embd * sizeof(float)),  realloc(m->xb, n * d->n_embd * sizeof(float)),
-            realloc(m->q, n * q_dim * sizeof(float)),      realloc(m->k, n * kv_dim * sizeof(float)),
-            realloc(m->v, n * kv_dim * sizeof(float)),     realloc(m->att_out, n * q_dim * sizeof(float)),
-            realloc(m->h1, n * d->n_ff * sizeof(float)),   realloc(m->h3, n * d->n_ff * sizeof(float)),
+            realloc(m->x, n * d->n_embd * sizeof(float)),
+            realloc(m->xb, n * d->n_embd * sizeof(float)),
+            realloc(m->q, n * q_dim * sizeof(float)),
+            realloc(m->k, n * kv_dim * sizeof(float)),
+            realloc(m->v, n * kv_dim * sizeof(float)),
+            realloc(m->att_out, n * q_dim * sizeof(float)),
+            realloc(m->h1, n * d->n_ff * sizeof(float)),
+            realloc(m->h3, n * d->n_ff * sizeof(float)),
         };
         /* realloc either moved a buffer or left it: keep whatever we got so nothing leaks */
         float **slots[8] = {&m->x, &m->xb, &m->q, &m->k, &m->v, &m->att_out, &m->h1, &m->h3};
         bool ok = true;
         for (int i = 0; i < 8; i++) {
-            if (bufs[i]) *slots[i] = bufs[i];
-            else ok = false;
+            if (bufs[i])
+                *slots[i] = bufs[i];
+            else
+                ok = false;
         }
         uint8_t *bt = realloc(m->batched, n);
         if (bt) m->batched = bt;
-        if (!ok || !bt) return ig_errorf(err, IG_ENOMEM, "forward: out of memory for %d tokens", n_tokens);
+        if (!ok || !bt)
+            return ig_errorf(err, IG_ENOMEM, "forward: out of memory for %d tokens", n_tokens);
         m->cap_tokens = n_tokens;
     }
     if (n_seqs > m->cap_seqs) {
@@ -328,7 +347,8 @@ static ig_status reserve(llama_model *m, int n_tokens, int n_seqs, ig_error *err
         size_t need = ig_matmul_scratch_bytes(&m->output, n_tokens), b;
         for (int l = 0; l < d->n_layer; l++) {
             const llama_layer *L = &m->layers[l];
-            const ig_matrix *ws[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+            const ig_matrix *ws[7] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
+                                      &L->w_gate, &L->w_up, &L->w_down};
             for (int i = 0; i < 7; i++)
                 if ((b = ig_matmul_scratch_bytes(ws[i], n_tokens)) > need) need = b;
         }
@@ -341,61 +361,50 @@ static ig_status reserve(llama_model *m, int n_tokens, int n_seqs, ig_error *err
 }
 
 /*
- * Attention of one query head over positions 0..pos of its sequence, as
- * llama.cpp computes it on the CPU with its defaults (flash attention "auto"
- * resolves to on for the CPU backend; K and V cached as F16). Its
- * ggml_flash_attn_ext kernel takes the per-row path ("one_chunk") here:
- * the tiled path needs >= 64 queries in the ubatch and head_dim a multiple of
- * 16, and the split-KV decode path >= 512 cached positions; the per-row path
- * gives a token the same numbers in a prompt batch and in decode. Rounding
- * points, in order:
- *  - q is rounded to F16 (the K type's dot type);
- *  - q.k sums exact F16 x F16 products in double, rounded once to float,
- *    then times 1/sqrt(head_dim);
- *  - online softmax in float with expf: on a new maximum M the accumulator is
- *    scaled by expf(M_old - M), otherwise v is weighted by expf(s - M);
- *  - the V accumulator is F16: every scale and every v*w + acc (one fused
- *    multiply-add) is rounded back to F16, as ggml_vec_mad_f16 does;
- *  - the sum S = S*ms + vs is one fused multiply-add;
- *  - the result is acc * (1/S) in float.
- * Masked (future) positions are skipped outright, so the cache's padding in
- * llama.cpp changes nothing. For the tiled and split paths (long prompts,
- * long contexts) llama.cpp keeps Q and the accumulator in F32; this path
- * stays the same for every token, so a token's result never depends on the
- * batch around it.
+ * Attention for the batch, as llama.cpp computes it on the CPU with its
+ * defaults (flash attention "auto" resolves to on for the CPU backend; K and
+ * V cached as F16). Its ggml_flash_attn_ext kernel takes the per-row path
+ * ("one_chunk") here: the tiled path needs >= 64 queries in the ubatch and
+ * head_dim a multiple of 16, and the split-KV decode path >= 512 cached
+ * positions; the per-row path gives a token the same numbers in a prompt
+ * batch and in decode. For the tiled and split paths (long prompts, long
+ * contexts) llama.cpp keeps Q and the accumulator in F32; this path stays the
+ * same for every token, so a token's result never depends on the batch
+ * around it. The rounding points are listed in kernels/attention.h.
+ *
+ * Work items are (token, KV head) pairs: the query heads of one group share
+ * each K and V row. Threads take them interleaved (a prompt's later tokens
+ * attend to more positions, so contiguous ranges would be uneven).
  */
-static void attend(const llama_model *m, const ig_kv_cache *kv, const ig_batch_seq *seq, int layer,
-                   const float *q_head, int kv_head, int pos, float *out) {
-    const int hd = m->d.head_dim, bs = kv->block_size;
-    const float scale = 1.0f / sqrtf((float)hd);
-    float q[512]; /* head_dim <= 512 checked at load */
-    uint16_t acc[512];
-    for (int i = 0; i < hd; i++) {
-        q[i] = ig_fp16_to_fp32(ig_fp32_to_fp16(q_head[i]));
-        acc[i] = 0;
+typedef struct {
+    const llama_model *m;
+    const ig_kv_cache *kv;
+    const ig_batch *b;
+    int layer;
+} attn_job;
+
+static void attn_worker(void *ctx, int ith, int nth) {
+    const attn_job *j = ctx;
+    const llama_model *m = j->m;
+    const ig_kv_cache *kv = j->kv;
+    const int hd = m->d.head_dim, n_kv_head = m->d.n_head_kv, group = m->d.n_head / n_kv_head;
+    const size_t q_dim = (size_t)m->d.n_head * hd;
+    const long n_items = (long)j->b->n_tokens * n_kv_head;
+    for (long t = ith; t < n_items; t += nth) {
+        const int i = (int)(t / n_kv_head), g = (int)(t % n_kv_head);
+        const ig_batch_seq *s = &j->b->seqs[j->b->seq[i]];
+        const ig_attn_kv view = {
+            .k = kv->k,
+            .v = kv->v,
+            .block_table = s->block_table,
+            .block_size = kv->block_size,
+            .block_stride = (size_t)kv->n_layer * kv->block_size * kv->kv_dim,
+            .offset = ((size_t)j->layer * kv->block_size) * kv->kv_dim + (size_t)g * hd,
+            .slot_stride = (size_t)kv->kv_dim,
+        };
+        const size_t at = (size_t)i * q_dim + (size_t)g * group * hd;
+        ig_attend_f16(&view, hd, j->b->pos[i] + 1, m->q + at, group, m->att_out + at);
     }
-    float M = -INFINITY, S = 0.0f;
-    for (int j = 0; j <= pos; j++) {
-        const size_t off =
-            ig_kv_offset(kv, seq->block_table[j / bs], layer, j % bs) + (size_t)kv_head * hd;
-        const uint16_t *kj = kv->k + off, *vj = kv->v + off;
-        double dot = 0.0;
-        for (int i = 0; i < hd; i++) dot += (double)(q[i] * ig_fp16_to_fp32(kj[i]));
-        const float s = (float)dot * scale;
-        float ms = 1.0f, vs = 1.0f;
-        if (s > M) {
-            ms = expf(M - s);
-            M = s;
-            for (int i = 0; i < hd; i++) acc[i] = ig_fp32_to_fp16(ig_fp16_to_fp32(acc[i]) * ms);
-        } else {
-            vs = expf(s - M);
-        }
-        for (int i = 0; i < hd; i++)
-            acc[i] = ig_fp32_to_fp16(fmaf(ig_fp16_to_fp32(vj[i]), vs, ig_fp16_to_fp32(acc[i])));
-        S = fmaf(S, ms, vs);
-    }
-    const float inv = S == 0.0f ? 0.0f : 1.0f / S;
-    for (int i = 0; i < hd; i++) out[i] = ig_fp16_to_fp32(acc[i]) * inv;
 }
 
 /*
@@ -418,7 +427,7 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
     llama_model *m = impl;
     const ig_model_desc *d = &m->d;
     const int n = b->n_tokens, E = d->n_embd, hd = d->head_dim;
-    const int q_dim = d->n_head * hd, kv_dim = d->n_head_kv * hd, group = d->n_head / d->n_head_kv;
+    const int q_dim = d->n_head * hd, kv_dim = d->n_head_kv * hd;
     ig_status st = reserve(m, n, b->n_seqs, err);
     if (st != IG_OK) return st;
 
@@ -459,12 +468,8 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
                 kv->v[off + j] = ig_fp32_to_fp16(m->v[(size_t)i * kv_dim + j]);
             }
         }
-        for (int i = 0; i < n; i++) {
-            const ig_batch_seq *s = &b->seqs[b->seq[i]];
-            for (int h = 0; h < d->n_head; h++)
-                attend(m, kv, s, l, m->q + (size_t)i * q_dim + h * hd, h / group, b->pos[i],
-                       m->att_out + (size_t)i * q_dim + h * hd);
-        }
+        attn_job aj = {m, kv, b, l};
+        ig_pool_run(pool, attn_worker, &aj);            /* [n, n_head * hd] into att_out */
         project(m, pool, &L->wo, m->att_out, n, m->xb); /* [n, n_embd] */
         for (size_t j = 0; j < (size_t)n * E; j++) m->x[j] += m->xb[j];
 

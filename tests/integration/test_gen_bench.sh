@@ -129,6 +129,49 @@ PY
 expect_exit 0 "$BIN" bench --membw -t 1 --membw-mib 64 &&
     { grep -q '^read bandwidth: [0-9.]* GB/s' "$tmp/out" && ok || bad "bench --membw: $(cat "$tmp/out")"; }
 
+# --- bench --parallel: the serving engine under concurrent load
+expect_exit 0 "$BIN" bench -m "$MODEL" --parallel 1,4 -n 4 --prompt-len 24 -t 2 -o json &&
+    python3 - "$tmp/out" "$MODEL" <<'PY' && ok || bad "bench --parallel -o json: $(head -c 600 "$tmp/out")"
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert isinstance(rows, list) and len(rows) == 2, rows
+assert [r["n_parallel"] for r in rows] == [1, 4]
+for r in rows:
+    for k in ("n_parallel", "avg_ts", "ttft_ms_p50", "ttft_ms_p95", "itl_ms_p50", "itl_ms_p95",
+              "itl_ms_p99", "n_generated", "wall_ms", "n_gen", "n_prompt", "n_threads"):
+        assert k in r, k
+    assert r["model_filename"] == sys.argv[2] and r["test"] == "engine"
+    assert r["n_gen"] == 4 and r["n_prompt"] == 24 and r["n_threads"] == 2
+    assert r["prefix_cache"] is True and r["shared_prefix"] == 0
+    assert r["n_generated"] == 4 * r["n_parallel"], r
+    assert r["avg_ts"] > 0 and r["wall_ms"] > 0
+    # aggregate tokens/s is generated tokens over the wall time
+    assert abs(r["avg_ts"] - r["n_generated"] * 1000 / r["wall_ms"]) < 1e-3 * r["avg_ts"]
+    assert 0 < r["ttft_ms_p50"] <= r["ttft_ms_p95"] <= r["wall_ms"]
+    assert 0 < r["itl_ms_p50"] <= r["itl_ms_p95"] <= r["itl_ms_p99"] <= r["wall_ms"]
+PY
+# a shared prefix of two full blocks: with the cache every request reuses them (the warm-up
+# request cached them); without it none does
+expect_exit 0 "$BIN" bench -m "$MODEL" --parallel 2 -n 2 --shared-prefix 40 -t 2 -o json &&
+    python3 - "$tmp/out" <<'PY' && ok || bad "bench --shared-prefix: $(head -c 600 "$tmp/out")"
+import json, sys
+r, = json.load(open(sys.argv[1]))
+assert r["shared_prefix"] == 40 and r["n_prompt"] == 72 and r["prefix_cache"] is True, r
+assert r["n_cached_tokens"] == 2 * 32, r
+PY
+expect_exit 0 "$BIN" bench -m "$MODEL" --parallel 2 -n 2 --shared-prefix 40 --no-prefix-cache -t 2 -o json &&
+    python3 - "$tmp/out" <<'PY' && ok || bad "bench --no-prefix-cache: $(head -c 600 "$tmp/out")"
+import json, sys
+r, = json.load(open(sys.argv[1]))
+assert r["prefix_cache"] is False and r["n_cached_tokens"] == 0, r
+PY
+expect_exit 0 "$BIN" bench -m "$MODEL" --parallel 2 -n 2 --prompt-len 8 -t 1 &&
+    {
+        grep -q '^| model *| *threads *| *parallel *|.*| *TTFT p50 *|.*| *ITL p99 *|$' "$tmp/out" &&
+            grep -q '^| .* | *1 | *2 | *8 | *0 | on *| *2 |' "$tmp/out" && ok ||
+            bad "bench --parallel table: $(cat "$tmp/out")"
+    }
+
 # --- bench errors
 expect_error "$BIN" bench -m "$MODEL" -p x
 expect_error "$BIN" bench -m "$MODEL" -r 0
@@ -138,6 +181,12 @@ expect_error "$BIN" bench -m "$tmp/missing.gguf" -p 1 -n 0
 expect_error "$BIN" bench --membw -m "$MODEL"
 expect_error "$BIN" bench --membw-gbps -3
 expect_error "$BIN" bench --frobnicate
+expect_error "$BIN" bench -m "$MODEL" --parallel 0
+expect_error "$BIN" bench -m "$MODEL" --parallel 2 -n 2,3
+expect_error "$BIN" bench -m "$MODEL" --parallel 2 --shared-prefix 10 --prompt-len 10
+expect_error "$BIN" bench -m "$MODEL" --shared-prefix 10
+expect_error "$BIN" bench -m "$MODEL" --parallel 2 -p 8
+expect_error "$BIN" bench -m "$MODEL" --parallel 2 --prompt-len 100000
 
 echo "test_gen_bench: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
