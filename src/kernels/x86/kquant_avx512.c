@@ -1,7 +1,13 @@
 /*
  * kquant_avx512.c: AVX-512 (BW/VL/VNNI) dot products of K-quant weight rows
  * (q2_K, q3_K, q4_K, q5_K, q6_K) with q8_K activations: one row . one token
- * (vec_dot_q) and a tile kernel for a batch of tokens (gemm).
+ * (vec_dot_q) and the gemm_q entry: with fewer than 4 tokens (decode), 4
+ * rows per pass over each token's activations (rows4); with more, a 4 x 4
+ * (rows x tokens) tile kernel over chunks of 64 tokens.
+ *
+ * Measured (1 thread, weights in L2, noisy shared Zen 5, ns per super-block
+ * of one row and one token): q4_K vec_dot 5.7, rows4 4.3, 64-token tile
+ * 1.8; q6_K 4.2, 3.7, 1.7 (a timing loop over 512 rows of 2048 values).
  *
  * Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni (and the AVX2
  * flags); called only when the CPU level is IG_CPU_AVX512.
