@@ -220,6 +220,15 @@ typedef struct ig_engine_config {
                                     max_batch_tokens), max_batch_tokens] to hold each step
                                     (= the inter-token gap) near this many ms. 0: off
                                     (default) */
+    bool coalesce;               /* request coalescing: a deterministic request (temperature 0)
+                                    arriving while an identical one (same prompt tokens,
+                                    sampling parameters, max_tokens, stop strings,
+                                    n_logprobs) runs is not computed: it receives the running
+                                    one's events (those already emitted replayed first). Its
+                                    own cancel and timeout stay its own; if the running one
+                                    ends otherwise than by STOP/LENGTH, a waiting one is
+                                    scheduled in its place. Counted in n_coalesced.
+                                    Default false */
     ig_event_fn on_event;        /* NULL: events are queued for ig_engine_poll */
     void *on_event_user;
 } ig_engine_config;
@@ -253,6 +262,7 @@ typedef struct ig_engine_stats {
     uint64_t n_finished;
     uint64_t n_rejected;      /* submit said IG_EOVERLOADED */
     uint64_t n_preemptions;
+    uint64_t n_coalesced;     /* requests served by an identical running one (coalesce) */
     uint64_t n_steps;
     uint64_t n_prompt_tokens;    /* computed by the model (cache hits excluded) */
     uint64_t n_generated_tokens;

@@ -25,6 +25,19 @@
  * The live table holds every accepted request until its FINISHED event is
  * handed over (polled, or passed to the callback): cancel and poll-by-id use
  * it to answer IG_ENOTFOUND, drain uses its count of unfinished requests.
+ *
+ * Request coalescing (config.coalesce), all on the engine thread: a
+ * coalescable request (temperature 0; its key, built at submit, holds every
+ * input that decides its output) that finds a running group with the same
+ * key becomes a follower: it never reaches the scheduler. The group's leader
+ * is an ordinary scheduled request whose TOKEN events are logged and copied
+ * to every follower (a new follower first gets the log replayed). When the
+ * leader ends naturally (STOP, LENGTH) or the engine stops, its FINISHED is
+ * copied too. When it ends otherwise (its own cancel, timeout, an error),
+ * the first follower is scheduled in its place after the step: it
+ * recomputes from the start and the TOKEN events it already received (the
+ * log's length) are dropped; by batch invariance they are bit-identical.
+ * A follower's cancel or timeout finishes it alone.
  */
 #include <pthread.h>
 #include <stdalign.h>
@@ -49,6 +62,23 @@ typedef struct live_entry {
     ig_request_id id;
     bool is_finished; /* FINISHED emitted; entry stays until it is polled */
 } live_entry;
+
+typedef struct co_follower {
+    ig_req *q;              /* owned by the group until its FINISHED */
+    int64_t first_token_us; /* -1 until its first TOKEN event */
+} co_follower;
+
+typedef struct co_group {
+    char *key; /* owned */
+    size_t key_len;
+    ig_request_id leader;         /* the scheduled request (0 while orphaned) */
+    ev_node *log_head, *log_tail; /* the leader's TOKEN events so far (deep copies) */
+    int32_t n_log;
+    int32_t n_skip; /* TOKEN events of the (promoted) leader to drop: it already had them */
+    int32_t n_seen; /* TOKEN events the current leader emitted */
+    co_follower *f;
+    int32_t n_f, cap_f;
+} co_group;
 
 struct ig_engine {
     ig_engine_config cfg;
@@ -83,6 +113,11 @@ struct ig_engine {
     uint64_t tps_window_tokens0;
     double step_ms_total;
     ig_budget_pid pid; /* adaptive step budget (when target_step_ms > 0) */
+    co_group **groups; /* coalescing groups */
+    int32_t n_groups, cap_groups;
+    bool co_stopping;       /* the engine stops: a cancelled leader's followers end too */
+    uint64_t n_coalesced;   /* published under mu */
+    uint64_t n_co_finished; /* followers finished (not counted by the scheduler) */
 };
 
 /* Monotonic time in ms with ns resolution (step durations). */
@@ -236,8 +271,7 @@ static void append_pending(ig_engine *e, ev_node *n) {
  * events before it (order kept) and retiring it from the live table, so no
  * memory is needed to remember which requests finished.
  */
-static void engine_emit(void *ctx, const ig_event *ev) {
-    ig_engine *e = ctx;
+static void deliver(ig_engine *e, const ig_event *ev) {
     bool is_finished = ev->type == IG_EVENT_FINISHED;
     if (e->cfg.on_event) {
         e->cfg.on_event(e->cfg.on_event_user, ev);
@@ -259,6 +293,275 @@ static void engine_emit(void *ctx, const ig_event *ev) {
     }
     pthread_cond_broadcast(&e->cv_events);
     pthread_mutex_unlock(&e->mu);
+}
+
+static void emit_refused(ig_engine *e, ig_req *q, ig_status st, const char *msg);
+
+/* ---- request coalescing (engine thread) ---- */
+
+static void key_put(char **buf, size_t *len, size_t *cap, const void *p, size_t n, bool *ok) {
+    if (!*ok) return;
+    if (*len + n > *cap) {
+        size_t c = *cap ? *cap * 2 : 256;
+        while (c < *len + n) c *= 2;
+        char *nb = realloc(*buf, c);
+        if (!nb) {
+            *ok = false;
+            return;
+        }
+        *buf = nb;
+        *cap = c;
+    }
+    memcpy(*buf + *len, p, n);
+    *len += n;
+}
+
+/*
+ * The coalescing key of a request: NULL (not coalescable) unless greedy.
+ * Every field that decides a greedy request's tokens and events goes in:
+ * prompt, max_tokens, n_logprobs, stop strings, and the sampling parameters
+ * that shape the logits. Out of memory: NULL too (it just runs alone).
+ */
+static char *coalesce_key(const ig_request *r, size_t *len_out) {
+    ig_sampler_params sp = r->sampling ? *r->sampling : ig_sampler_params_default();
+    if (sp.temperature != 0.0f) return NULL;
+    char *b = NULL;
+    size_t len = 0, cap = 0;
+    bool ok = true;
+    uint64_t n = r->n_prompt;
+    key_put(&b, &len, &cap, &n, sizeof n, &ok);
+    key_put(&b, &len, &cap, r->prompt, r->n_prompt * sizeof *r->prompt, &ok);
+    key_put(&b, &len, &cap, &r->max_tokens, sizeof r->max_tokens, &ok);
+    key_put(&b, &len, &cap, &r->n_logprobs, sizeof r->n_logprobs, &ok);
+    n = r->n_stop;
+    key_put(&b, &len, &cap, &n, sizeof n, &ok);
+    for (size_t i = 0; i < r->n_stop; i++) {
+        n = strlen(r->stop[i]);
+        key_put(&b, &len, &cap, &n, sizeof n, &ok);
+        key_put(&b, &len, &cap, r->stop[i], n, &ok);
+    }
+    const float fl[] = {sp.top_p, sp.min_p, sp.repeat_penalty, sp.presence_penalty,
+                        sp.frequency_penalty};
+    const int32_t in[] = {sp.top_k, sp.repeat_last_n};
+    key_put(&b, &len, &cap, fl, sizeof fl, &ok);
+    key_put(&b, &len, &cap, in, sizeof in, &ok);
+    n = sp.n_logit_bias;
+    key_put(&b, &len, &cap, &n, sizeof n, &ok);
+    for (size_t i = 0; i < sp.n_logit_bias; i++) {
+        key_put(&b, &len, &cap, &sp.logit_bias[i].token, sizeof(int32_t), &ok);
+        key_put(&b, &len, &cap, &sp.logit_bias[i].bias, sizeof(float), &ok);
+    }
+    if (!ok) {
+        free(b);
+        return NULL;
+    }
+    *len_out = len;
+    return b;
+}
+
+static co_group *group_of_leader(ig_engine *e, ig_request_id id) {
+    for (int32_t i = 0; i < e->n_groups; i++)
+        if (e->groups[i]->leader == id) return e->groups[i];
+    return NULL;
+}
+
+static void group_free(co_group *g) {
+    if (!g) return;
+    for (ev_node *n = g->log_head; n;) {
+        ev_node *next = n->next;
+        free(n);
+        n = next;
+    }
+    for (int32_t i = 0; i < g->n_f; i++) ig__req_free(g->f[i].q);
+    free(g->f);
+    free(g->key);
+    free(g);
+}
+
+static void group_remove(ig_engine *e, co_group *g) {
+    for (int32_t i = 0; i < e->n_groups; i++)
+        if (e->groups[i] == g) {
+            e->groups[i] = e->groups[--e->n_groups];
+            break;
+        }
+    group_free(g);
+}
+
+/* A TOKEN event (of the leader, or from the log) handed to follower f as its own. */
+static void follower_token(ig_engine *e, co_follower *f, const ig_event *ev) {
+    ig_event c = *ev;
+    c.id = f->q->id;
+    c.user_data = f->q->user_data;
+    if (f->first_token_us < 0) f->first_token_us = now_us();
+    deliver(e, &c);
+}
+
+/*
+ * Finish follower i of g: FINISHED like `ev` (the leader's, or NULL for one
+ * built from kind/status/message), with the follower's own id, user data and
+ * times; then free it and drop it from the group.
+ */
+static void follower_finish(ig_engine *e, co_group *g, int32_t i, const ig_event *ev,
+                            ig_finish_kind kind, ig_status status, const char *message) {
+    co_follower *f = &g->f[i];
+    ig_req *q = f->q;
+    int64_t t = now_us();
+    ig_request_stats st = {.finish = kind};
+    ig_event c = {.type = IG_EVENT_FINISHED,
+                  .token = -1,
+                  .text = "",
+                  .finish = kind,
+                  .status = status,
+                  .message = message};
+    if (ev) {
+        c = *ev;
+        if (ev->stats) st = *ev->stats;
+    } else {
+        st.n_prompt_tokens = q->n_prompt;
+        st.n_generated_tokens = g->n_log;
+    }
+    st.id = q->id;
+    st.user_data = q->user_data;
+    st.arrival_us = q->arrival_us;
+    st.queue_us = 0;
+    st.ttft_us = f->first_token_us >= 0 ? f->first_token_us - q->arrival_us : -1;
+    st.total_us = t - q->arrival_us;
+    st.n_cached_tokens = q->n_prompt; /* nothing of it was computed for this request */
+    st.n_preemptions = 0;
+    c.id = q->id;
+    c.user_data = q->user_data;
+    c.stats = &st;
+    memmove(&g->f[i], &g->f[i + 1], (size_t)(g->n_f - 1 - i) * sizeof *g->f);
+    g->n_f--; /* order kept: the first is promoted first (FCFS) */
+    e->n_co_finished++;
+    deliver(e, &c);
+    ig__req_free(q);
+}
+
+/*
+ * Take a new request: join an identical running group as a follower (true),
+ * or not (false: schedule it as usual).
+ */
+static bool coalesce_join(ig_engine *e, ig_req *q) {
+    if (!q->ckey) return false;
+    co_group *g = NULL;
+    for (int32_t i = 0; i < e->n_groups && !g; i++) {
+        co_group *c = e->groups[i];
+        if (c->leader != 0 && c->key_len == q->ckey_len && !memcmp(c->key, q->ckey, c->key_len))
+            g = c;
+    }
+    if (!g || !grow((void **)&g->f, &g->cap_f, g->n_f + 1, sizeof *g->f)) return false;
+    co_follower *f = &g->f[g->n_f++];
+    *f = (co_follower){q, -1};
+    e->n_coalesced++;
+    for (ev_node *n = g->log_head; n; n = n->next) follower_token(e, f, &n->ev);
+    return true;
+}
+
+/* A new leader, just scheduled: start its group (out of memory: it runs alone). */
+static void coalesce_lead(ig_engine *e, ig_req *q) {
+    if (!q->ckey) return;
+    co_group *g = calloc(1, sizeof *g);
+    if (!g || !grow((void **)&e->groups, &e->cap_groups, e->n_groups + 1, sizeof *e->groups)) {
+        free(g);
+        return;
+    }
+    g->key = q->ckey;
+    g->key_len = q->ckey_len;
+    q->ckey = NULL;
+    g->leader = q->id;
+    e->groups[e->n_groups++] = g;
+}
+
+/* A follower's cancel: true when id was one (it is finished now). */
+static bool coalesce_cancel(ig_engine *e, ig_request_id id) {
+    for (int32_t i = 0; i < e->n_groups; i++) {
+        co_group *g = e->groups[i];
+        for (int32_t k = 0; k < g->n_f; k++)
+            if (g->f[k].q->id == id) {
+                follower_finish(e, g, k, NULL, IG_FINISH_KIND_CANCELLED, IG_ECANCELLED,
+                                "cancelled");
+                return true;
+            }
+    }
+    return false;
+}
+
+/* Followers past their own timeout or deadline end with TIMEOUT. */
+static void coalesce_expire(ig_engine *e, int64_t now) {
+    for (int32_t i = 0; i < e->n_groups; i++) {
+        co_group *g = e->groups[i];
+        for (int32_t k = 0; k < g->n_f;) {
+            ig_req *q = g->f[k].q;
+            if (q->deadline_us > 0 && now >= q->deadline_us)
+                follower_finish(e, g, k, NULL, IG_FINISH_KIND_TIMEOUT, IG_ETIMEDOUT, "timed out");
+            else
+                k++;
+        }
+    }
+}
+
+/*
+ * After a step: a group whose leader ended without its result gets its
+ * first follower scheduled as the new leader (one the scheduler refuses
+ * ends with that error, and the next is tried); a group left empty goes.
+ */
+static void coalesce_promote(ig_engine *e) {
+    for (int32_t i = 0; i < e->n_groups;) {
+        co_group *g = e->groups[i];
+        while (g->leader == 0 && g->n_f > 0) {
+            ig_req *q = g->f[0].q;
+            memmove(&g->f[0], &g->f[1], (size_t)(g->n_f - 1) * sizeof *g->f);
+            g->n_f--;
+            ig_error err = {0};
+            ig_status st = ig_sched_add(e->sched, q, &err);
+            if (st != IG_OK) {
+                emit_refused(e, q, st, err.message);
+                e->n_co_finished++;
+                ig__req_free(q);
+                continue;
+            }
+            g->leader = q->id;
+            g->n_skip = g->n_log;
+            g->n_seen = 0;
+        }
+        if (g->leader == 0) {
+            group_remove(e, g);
+            continue;
+        }
+        i++;
+    }
+}
+
+/*
+ * The scheduler's emit (see deliver): with coalescing, a leader's events are
+ * logged and copied to its followers first.
+ */
+static void engine_emit(void *ctx, const ig_event *ev) {
+    ig_engine *e = ctx;
+    co_group *g = e->n_groups ? group_of_leader(e, ev->id) : NULL;
+    if (g && ev->type == IG_EVENT_TOKEN) {
+        if (g->n_seen++ < g->n_skip) return; /* a promoted leader had these already */
+        ev_node *n = copy_event(ev, false);
+        if (n) {
+            if (g->log_tail)
+                g->log_tail->next = n;
+            else
+                g->log_head = n;
+            g->log_tail = n;
+            g->n_log++;
+        }
+        for (int32_t i = 0; i < g->n_f; i++) follower_token(e, &g->f[i], ev);
+    } else if (g && ev->type == IG_EVENT_FINISHED) {
+        bool is_result = ev->finish == IG_FINISH_KIND_STOP || ev->finish == IG_FINISH_KIND_LENGTH;
+        if (is_result || e->co_stopping) {
+            while (g->n_f > 0) follower_finish(e, g, 0, ev, ev->finish, ev->status, ev->message);
+            group_remove(e, g);
+        } else {
+            g->leader = 0; /* orphaned: coalesce_promote after the step */
+        }
+    }
+    deliver(e, ev);
 }
 
 /* FINISHED with ERROR for a request the scheduler refused. */
@@ -303,7 +606,8 @@ static void publish_stats(ig_engine *e, double step_ms, bool did_run) {
     s->n_steps = c.n_steps;
     s->n_prompt_tokens = c.n_prompt_tokens;
     s->n_generated_tokens = c.n_generated;
-    s->n_finished = c.n_finished;
+    s->n_finished = c.n_finished + e->n_co_finished;
+    s->n_coalesced = e->n_coalesced;
     s->step_budget_tokens = ig_sched_token_budget(e->sched);
     s->budget_pid_error = e->pid.error;
     s->budget_pid_integral = e->pid.integral;
@@ -355,17 +659,23 @@ static void *engine_main(void *arg) {
         if (e->state == IG_ENGINE_STATE_READY) e->state = IG_ENGINE_STATE_BUSY;
         pthread_mutex_unlock(&e->mu);
 
+        if (is_stop) e->co_stopping = true;
         for (int32_t i = 0; i < n_in; i++) {
             ig_req *q = in[i];
+            if (coalesce_join(e, q)) continue;
             ig_error err = {0};
             ig_status st = ig_sched_add(e->sched, q, &err);
             if (st != IG_OK) {
                 emit_refused(e, q, st, err.message);
                 ig__req_free(q);
+            } else {
+                coalesce_lead(e, q);
             }
         }
-        for (int32_t i = 0; i < n_cn; i++) ig_sched_cancel(e->sched, cn[i]);
+        for (int32_t i = 0; i < n_cn; i++)
+            if (!coalesce_cancel(e, cn[i])) ig_sched_cancel(e->sched, cn[i]);
         if (is_stop) ig_sched_cancel_all(e->sched);
+        if (e->n_groups) coalesce_expire(e, now_us());
 
         int64_t t0 = now_us();
         double t0_ms = now_ms_precise();
@@ -377,6 +687,7 @@ static void *engine_main(void *arg) {
             if (e->cfg.target_step_ms > 0)
                 ig_sched_set_token_budget(e->sched, ig_budget_pid_update(&e->pid, step_ms));
         }
+        if (e->n_groups) coalesce_promote(e);
 
         pthread_mutex_lock(&e->mu);
         splice_pending(e);
@@ -492,6 +803,7 @@ ig_status ig_engine_submit(ig_engine *e, const ig_request *req, ig_request_id *i
     ig_status st =
         ig__req_new(req, 0, now_us(), e->n_vocab, e->cfg.model->vocab, e->n_ctx, &q, err);
     if (st != IG_OK) return st;
+    if (e->cfg.coalesce) q->ckey = coalesce_key(req, &q->ckey_len);
     pthread_mutex_lock(&e->mu);
     if (e->is_stop_requested || e->state == IG_ENGINE_STATE_STOPPED ||
         e->state == IG_ENGINE_STATE_DRAINING) {
@@ -662,6 +974,8 @@ void ig_engine_free(ig_engine *e) {
     free(e->inbox);
     free(e->cancels);
     free(e->live);
+    for (int32_t i = 0; i < e->n_groups; i++) group_free(e->groups[i]);
+    free(e->groups);
     ig_sched_free(e->sched);
     ig_pool_free(e->own_pool);
     pthread_cond_destroy(&e->cv_events);

@@ -98,6 +98,7 @@ fail:
 void ig__req_free(ig_req *q) {
     if (!q) return;
     ig_kv_seq_free(q->kv);
+    free(q->ckey);
     ig_sampler_free(q->sampler);
     for (size_t i = 0; i < q->n_stop; i++) free(q->stop[i]);
     free(q->stop);

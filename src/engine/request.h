@@ -68,6 +68,11 @@ typedef struct ig_req {
     int32_t n_cached; /* prompt tokens found in the prefix cache at first admission */
     int32_t n_gen;    /* tokens sampled */
     int32_t n_preempt;
+
+    /* request coalescing (engine.c): the canonical bytes of everything that
+     * decides a deterministic request's output; owned; NULL: not coalescable */
+    char *ckey;
+    size_t ckey_len;
 } ig_req;
 
 /*

@@ -374,6 +374,10 @@ int ig__jtest(ig__jctx *c, const ig__jnode *at, const char *name, ig__jv v, ig__
               size_t n_args, bool *out);
 /* v.name for a str/dict/list: a bound method, or 0 with *found false when none. */
 int ig__jmethod(ig__jctx *c, ig__jv self, const char *name, ig__jv *out, bool *found);
+/* Python's str.format() ({}, {N}, {name}) and `str % args` (s r d i f x). */
+int ig__jstr_format(ig__jctx *c, const ig__jnode *at, ig__jv fmt, ig__jv *args, size_t n_args,
+                    const char **kw_names, ig__jv *kw_vals, size_t n_kw, ig__jv *out);
+int ig__jstr_percent(ig__jctx *c, const ig__jnode *at, ig__jv fmt, ig__jv args, ig__jv *out);
 /* Look a global function up by name (range, namespace, ...); false when none. */
 bool ig__jglobal_func(const char *name, ig__jv *out);
 

@@ -224,6 +224,191 @@ static int str_of(ig__jctx *c, ig__jv v, ig__jv *out) {
     return ig__jv_to_str(c, v, out);
 }
 
+/* ---- string formatting ---------------------------------------------------------------- */
+
+/*
+ * Python's str.format() for the forms templates use: "{}", "{0}", "{name}",
+ * "{{" and "}}". Format specs and conversions ("{:>5}", "{!r}") are refused.
+ */
+int ig__jstr_format(ig__jctx *c, const ig__jnode *at, ig__jv fmt, ig__jv *args, size_t n_args,
+                    const char **kw_names, ig__jv *kw_vals, size_t n_kw, ig__jv *out) {
+    ig__jbuf b = {0};
+    const char *p = fmt.u.s.p;
+    size_t n = fmt.u.s.n, next_auto = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = 0;
+        if (p[i] == '}') {
+            if (i + 1 < n && p[i + 1] == '}')
+                i++;
+            else {
+                free(b.p);
+                return ig__jfail(c, at, IG_EINVAL, "format(): single '}' in format string");
+            }
+            rc = ig__jbuf_putc(c, &b, '}');
+        } else if (p[i] != '{') {
+            rc = ig__jbuf_putc(c, &b, p[i]);
+        } else if (i + 1 < n && p[i + 1] == '{') {
+            i++;
+            rc = ig__jbuf_putc(c, &b, '{');
+        } else {
+            const char *close = memchr(p + i, '}', n - i);
+            if (!close) {
+                free(b.p);
+                return ig__jfail(c, at, IG_EINVAL, "format(): unclosed '{' in format string");
+            }
+            const char *field = p + i + 1;
+            size_t flen = (size_t)(close - field);
+            ig__jv *v = NULL;
+            if (memchr(field, ':', flen) || memchr(field, '!', flen) || memchr(field, '.', flen) ||
+                memchr(field, '[', flen)) {
+                free(b.p);
+                return ig__jfail(c, at, IG_EUNSUPPORTED,
+                                 "format(): only {}, {N} and {name} are supported");
+            }
+            if (flen == 0) {
+                if (next_auto < n_args) v = &args[next_auto];
+                next_auto++;
+            } else if (field[0] >= '0' && field[0] <= '9') {
+                size_t k = 0;
+                for (size_t j = 0; j < flen && k < 1000000; j++)
+                    k = k * 10 + (size_t)(field[j] - '0');
+                if (k < n_args) v = &args[k];
+            } else {
+                for (size_t j = 0; j < n_kw; j++)
+                    if (strlen(kw_names[j]) == flen && !memcmp(kw_names[j], field, flen))
+                        v = &kw_vals[j];
+            }
+            if (!v) {
+                free(b.p);
+                return ig__jfail(c, at, IG_EINVAL, "format(): no argument for {%.*s}",
+                                 (int)(flen > 40 ? 40 : flen), field);
+            }
+            rc = ig__jv_write_str(c, &b, *v, 0);
+            i = (size_t)(close - p);
+        }
+        if (rc) {
+            free(b.p);
+            return -1;
+        }
+    }
+    return ig__jbuf_finish(c, &b, out);
+}
+
+/*
+ * Python's printf-style `str % args`: conversions s, r, d, i, f, x and %%,
+ * with flags "-0 +", a width and a precision. `args` is a tuple or one value.
+ */
+int ig__jstr_percent(ig__jctx *c, const ig__jnode *at, ig__jv fmt, ig__jv argv, ig__jv *out) {
+    ig__jv one[1] = {argv};
+    ig__jv *args = one;
+    size_t n_args = 1, next = 0;
+    if (argv.type == IG_JV_LIST && argv.is_tuple) {
+        args = argv.u.l->items;
+        n_args = argv.u.l->n;
+    }
+    ig__jbuf b = {0};
+    const char *p = fmt.u.s.p;
+    size_t n = fmt.u.s.n;
+    for (size_t i = 0; i < n; i++) {
+        int rc;
+        if (p[i] != '%') {
+            rc = ig__jbuf_putc(c, &b, p[i]);
+        } else if (i + 1 < n && p[i + 1] == '%') {
+            i++;
+            rc = ig__jbuf_putc(c, &b, '%');
+        } else {
+            char spec[32] = "%";
+            size_t k = 1, j = i + 1;
+            while (j < n && strchr("-0 +", p[j]) && k < 8) spec[k++] = p[j++];
+            while (j < n && p[j] >= '0' && p[j] <= '9' && k < 14) spec[k++] = p[j++];
+            if (j < n && p[j] == '.') {
+                spec[k++] = p[j++];
+                while (j < n && p[j] >= '0' && p[j] <= '9' && k < 20) spec[k++] = p[j++];
+            }
+            if (j >= n || !strchr("srdifx", p[j])) {
+                free(b.p);
+                return ig__jfail(c, at, IG_EUNSUPPORTED, "unsupported '%%' format in string");
+            }
+            if (next >= n_args) {
+                free(b.p);
+                return ig__jfail(c, at, IG_EINVAL, "not enough arguments for format string");
+            }
+            ig__jv v = args[next++];
+            char conv = p[j];
+            char tmp[512];
+            if (conv == 's' || conv == 'r') {
+                ig__jbuf sb = {0};
+                rc = conv == 's' ? ig__jv_write_str(c, &sb, v, 0) : ig__jv_write_repr(c, &sb, v, 0);
+                if (!rc) {
+                    /* Width/precision count characters: pad by hand. */
+                    int width = 0, prec = -1;
+                    bool left = strchr(spec, '-') != NULL;
+                    const char *q = spec + 1;
+                    while (*q && strchr("-0 +", *q)) q++;
+                    width = atoi(q);
+                    const char *dot = strchr(spec, '.');
+                    if (dot) prec = atoi(dot + 1);
+                    size_t len = sb.n;
+                    if (prec >= 0) len = ig__jutf8_offset(sb.p ? sb.p : "", sb.n, prec);
+                    size_t nch = ig__jutf8_count(sb.p ? sb.p : "", len);
+                    for (size_t pad = nch; !left && (int)pad < width && !rc; pad++)
+                        rc = ig__jbuf_putc(c, &b, ' ');
+                    if (!rc) rc = ig__jbuf_put(c, &b, sb.p, len);
+                    for (size_t pad = nch; left && (int)pad < width && !rc; pad++)
+                        rc = ig__jbuf_putc(c, &b, ' ');
+                }
+                free(sb.p);
+            } else if (conv == 'f') {
+                double f;
+                if (v.type == IG_JV_FLOAT)
+                    f = v.u.f;
+                else if (v.type == IG_JV_INT || v.type == IG_JV_BOOL)
+                    f = (double)int_or(&v, 0);
+                else {
+                    free(b.p);
+                    return ig__jfail(c, at, IG_EINVAL, "%%f format: a number is required");
+                }
+                spec[k++] = 'f';
+                spec[k] = '\0';
+                int m = snprintf(tmp, sizeof tmp, spec, f);
+                rc = ig__jbuf_put(c, &b, tmp,
+                                  m < 0                    ? 0
+                                  : (size_t)m < sizeof tmp ? (size_t)m
+                                                           : sizeof tmp - 1);
+            } else {
+                long long x;
+                if (v.type == IG_JV_INT || v.type == IG_JV_BOOL)
+                    x = int_or(&v, 0);
+                else if (v.type == IG_JV_FLOAT && isfinite(v.u.f) && fabs(v.u.f) < 9.2e18)
+                    x = (long long)v.u.f;
+                else {
+                    free(b.p);
+                    return ig__jfail(c, at, IG_EINVAL, "%%%c format: a number is required", conv);
+                }
+                spec[k++] = 'l';
+                spec[k++] = 'l';
+                spec[k++] = conv == 'x' ? 'x' : 'd';
+                spec[k] = '\0';
+                int m = snprintf(tmp, sizeof tmp, spec, x);
+                rc = ig__jbuf_put(c, &b, tmp,
+                                  m < 0                    ? 0
+                                  : (size_t)m < sizeof tmp ? (size_t)m
+                                                           : sizeof tmp - 1);
+            }
+            i = j;
+        }
+        if (rc) {
+            free(b.p);
+            return -1;
+        }
+    }
+    if (next < n_args && argv.type == IG_JV_LIST && argv.is_tuple) {
+        free(b.p);
+        return ig__jfail(c, at, IG_EINVAL, "not all arguments converted during string formatting");
+    }
+    return ig__jbuf_finish(c, &b, out);
+}
+
 /* ---- global functions and methods ----------------------------------------------------- */
 
 typedef struct method_def {
@@ -238,8 +423,8 @@ static const method_def methods[] = {
     {"title", IG_JV_STR},      {"capitalize", IG_JV_STR}, {"replace", IG_JV_STR},
     {"find", IG_JV_STR},       {"count", IG_JV_STR},      {"join", IG_JV_STR},
     {"splitlines", IG_JV_STR}, {"isdigit", IG_JV_STR},    {"isspace", IG_JV_STR},
-    {"isalpha", IG_JV_STR},    {"get", IG_JV_DICT},       {"items", IG_JV_DICT},
-    {"keys", IG_JV_DICT},      {"values", IG_JV_DICT},
+    {"isalpha", IG_JV_STR},    {"format", IG_JV_STR},     {"get", IG_JV_DICT},
+    {"items", IG_JV_DICT},     {"keys", IG_JV_DICT},      {"values", IG_JV_DICT},
 };
 #define N_METHODS (sizeof methods / sizeof methods[0])
 
@@ -398,6 +583,8 @@ static int call_method(ig__jctx *c, const ig__jnode *at, size_t k, ig__jv self, 
         *out = ig__jv_list(l);
         return 0;
     }
+    if (!strcmp(name, "format"))
+        return ig__jstr_format(c, at, self, args, n_args, kw_names, kw_vals, n_kw, out);
     /* isdigit / isspace / isalpha */
     bool r = n > 0;
     for (size_t i = 0; i < n && r;) {
@@ -789,7 +976,7 @@ int ig__jfilter(ig__jctx *c, const ig__jnode *at, const char *name, ig__jv v, ig
         if (v.type == IG_JV_LIST) { /* a copy, as list() makes */
             ig__jlist *copy = ig__jlist_new(c, l->n);
             if (!copy) return -1;
-            memcpy(copy->items, l->items, l->n * sizeof *l->items);
+            if (l->n) memcpy(copy->items, l->items, l->n * sizeof *l->items);
             copy->n = l->n;
             l = copy;
         }

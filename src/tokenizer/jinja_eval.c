@@ -199,8 +199,8 @@ static int type_error(ig__jctx *c, const ig__jnode *at, const char *op, ig__jv a
 static int concat_lists(ig__jctx *c, ig__jv a, ig__jv b, ig__jv *out) {
     ig__jlist *l = ig__jlist_new(c, a.u.l->n + b.u.l->n);
     if (!l) return -1;
-    memcpy(l->items, a.u.l->items, a.u.l->n * sizeof *l->items);
-    memcpy(l->items + a.u.l->n, b.u.l->items, b.u.l->n * sizeof *l->items);
+    if (a.u.l->n) memcpy(l->items, a.u.l->items, a.u.l->n * sizeof *l->items);
+    if (b.u.l->n) memcpy(l->items + a.u.l->n, b.u.l->items, b.u.l->n * sizeof *l->items);
     l->n = a.u.l->n + b.u.l->n;
     *out = ig__jv_list(l);
     out->is_tuple = a.is_tuple;
@@ -230,7 +230,15 @@ static int repeat(ig__jctx *c, const ig__jnode *at, ig__jv seq, int64_t k, ig__j
     return 0;
 }
 
+static int compare_depth(ig__jctx *c, const ig__jnode *at, ig__jv a, ig__jv b, int *cmp, int depth);
+
 static int compare(ig__jctx *c, const ig__jnode *at, ig__jv a, ig__jv b, int *cmp) {
+    return compare_depth(c, at, a, b, cmp, 0);
+}
+
+static int compare_depth(ig__jctx *c, const ig__jnode *at, ig__jv a, ig__jv b, int *cmp,
+                         int depth) {
+    if (depth > 256) return ig__jfail(c, at, IG_ERANGE, "comparing values nested too deeply");
     double fa, fb;
     if (as_num(a, &fa) && as_num(b, &fb)) {
         int64_t ia = 0, ib = 0;
@@ -250,7 +258,7 @@ static int compare(ig__jctx *c, const ig__jnode *at, ig__jv a, ig__jv b, int *cm
         size_t n = a.u.l->n < b.u.l->n ? a.u.l->n : b.u.l->n;
         for (size_t i = 0; i < n; i++) {
             if (ig__jv_equal(a.u.l->items[i], b.u.l->items[i])) continue;
-            return compare(c, at, a.u.l->items[i], b.u.l->items[i], cmp);
+            return compare_depth(c, at, a.u.l->items[i], b.u.l->items[i], cmp, depth + 1);
         }
         *cmp = a.u.l->n < b.u.l->n ? -1 : a.u.l->n > b.u.l->n;
         return 0;
@@ -350,8 +358,7 @@ int ig__jbinop(ig__jctx *c, const ig__jnode *at, int op, ig__jv a, ig__jv b, ig_
     case IG_JOP_FLOORDIV:
     case IG_JOP_MOD:
         if (!nums) {
-            if (op == IG_JOP_MOD && a.type == IG_JV_STR)
-                return ig__jfail(c, at, IG_EUNSUPPORTED, "'%%' string formatting is not supported");
+            if (op == IG_JOP_MOD && a.type == IG_JV_STR) return ig__jstr_percent(c, at, a, b, out);
             return type_error(c, at, op == IG_JOP_MOD ? "%" : "//", a, b);
         }
         if (fb == 0) return ig__jfail(c, at, IG_EINVAL, "integer division or modulo by zero");
@@ -659,7 +666,7 @@ int ig__jiterate(ig__jctx *c, const ig__jnode *at, ig__jv v, ig__jlist **out) {
     case IG_JV_DICT: {
         ig__jlist *l = ig__jlist_new(c, v.u.d->n);
         if (!l) return -1;
-        memcpy(l->items, v.u.d->keys, v.u.d->n * sizeof *l->items);
+        if (v.u.d->n) memcpy(l->items, v.u.d->keys, v.u.d->n * sizeof *l->items);
         l->n = v.u.d->n;
         *out = l;
         return 0;
@@ -965,9 +972,15 @@ static int apply_filters(ig__jctx *c, const ig__jnode *f, ig__jv v, ig__jv *out)
         *out = v;
         return 0;
     }
+    if (++c->depth > c->limits->max_depth) {
+        c->depth--;
+        return ig__jfail(c, f, IG_ERANGE, "more than %d filters in a chain", c->limits->max_depth);
+    }
     ig__jv inner, *args, *kw;
-    if (apply_filters(c, f->a, v, &inner) || eval_args(c, f, &args, &kw)) return -1;
-    return ig__jfilter(c, f, f->name, inner, args, f->n_items, f->names, kw, f->n_items2, out);
+    int rc = apply_filters(c, f->a, v, &inner) || eval_args(c, f, &args, &kw) ||
+             ig__jfilter(c, f, f->name, inner, args, f->n_items, f->names, kw, f->n_items2, out);
+    c->depth--;
+    return rc ? -1 : 0;
 }
 
 static int exec_stmt(ig__jctx *c, const ig__jnode *n) {

@@ -16,6 +16,8 @@
 #include "base/error.h"
 #include "tokenizer/jinja.h"
 
+#define IG_JV_MAX_NEST 256 /* deepest container nesting that is compared or printed */
+
 /* ---- arena ---------------------------------------------------------------------------- */
 
 struct ig__jchunk {
@@ -279,7 +281,15 @@ static bool is_number(ig__jv v, double *f) {
     return true;
 }
 
+static bool equal_depth(ig__jv a, ig__jv b, int depth);
+
 bool ig__jv_equal(ig__jv a, ig__jv b) {
+    return equal_depth(a, b, 0);
+}
+
+/* Containers nested deeper than IG_JV_MAX_NEST compare unequal (no C stack overflow). */
+static bool equal_depth(ig__jv a, ig__jv b, int depth) {
+    if (depth > IG_JV_MAX_NEST) return false;
     double fa, fb;
     if (is_number(a, &fa) && is_number(b, &fb)) {
         if (a.type != IG_JV_FLOAT && b.type != IG_JV_FLOAT) {
@@ -299,13 +309,13 @@ bool ig__jv_equal(ig__jv a, ig__jv b) {
     case IG_JV_LIST:
         if (a.u.l->n != b.u.l->n || a.is_tuple != b.is_tuple) return false;
         for (size_t i = 0; i < a.u.l->n; i++)
-            if (!ig__jv_equal(a.u.l->items[i], b.u.l->items[i])) return false;
+            if (!equal_depth(a.u.l->items[i], b.u.l->items[i], depth + 1)) return false;
         return true;
     case IG_JV_DICT:
         if (a.u.d->n != b.u.d->n) return false;
         for (size_t i = 0; i < a.u.d->n; i++) {
             ig__jv *o = ig__jdict_get(b.u.d, a.u.d->keys[i]);
-            if (!o || !ig__jv_equal(a.u.d->vals[i], *o)) return false;
+            if (!o || !equal_depth(a.u.d->vals[i], *o, depth + 1)) return false;
         }
         return true;
     case IG_JV_NS:
@@ -446,8 +456,6 @@ void ig__jfloat_repr(double f, char *buf, size_t cap) {
     }
 #undef PUT
 }
-
-#define IG_JV_MAX_NEST 256
 
 int ig__jv_write_str(ig__jctx *c, ig__jbuf *b, ig__jv v, int depth) {
     switch ((ig__jtype)v.type) {

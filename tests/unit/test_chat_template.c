@@ -13,6 +13,7 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "format/gguf.h"
 #include "testutil.h"
 #include "tokenizer/chat_template.h"
 
@@ -236,6 +238,7 @@ Test(chat_template, tests_and_methods) {
            "{{ {'x': 1}.keys() | list }}",
            "1noNone['x']");
     expect("{{ \"<think>a</think>\\n\\nb\".split('</think>')[-1].lstrip('\\n') }}", "b");
+    expect("{{ '%s=%d' % ('n', 4) }} {{ '{}+{name}'.format(1, name='x') }}", "n=4 1+x");
 }
 
 Test(chat_template, variables) {
@@ -286,6 +289,8 @@ Test(chat_template, runtime_errors) {
     expect_fail("{{ messages[9].role }}", IG_EINVAL, "no element 9");
     expect_fail("{{ 1 // 0 }}", IG_EINVAL, "by zero");
     expect_fail("{% set x = 1 %}{% set x.y = 2 %}", IG_EINVAL, "non-namespace");
+    expect_fail("{{ '{:>5}'.format('x') }}", IG_EUNSUPPORTED, "format()");
+    expect_fail("{{ '%s %s' % ('a',) }}", IG_EINVAL, "not enough arguments");
     /* raise_exception's message is passed through as is. */
     ig_error err = {0};
     ig_status st;
@@ -369,6 +374,57 @@ Test(chat_template, bad_arguments) {
     json_decref(arr);
     ig_chat_template_free(t);
     ig_chat_template_free(NULL);
+}
+
+/* ---- threads: one parsed template, several renders at once ---------------------------- */
+
+typedef struct render_job {
+    const ig_chat_template *t;
+    json_t *messages;
+    char *out; /* first render's output */
+    bool all_same;
+} render_job;
+
+static void *render_thread(void *arg) {
+    render_job *j = arg;
+    j->all_same = true;
+    for (int i = 0; i < 50; i++) {
+        char *out = NULL;
+        size_t len;
+        if (ig_chat_template_render(j->t, j->messages, true, "<s>", "</s>", NULL, &out, &len,
+                                    NULL) != IG_OK) {
+            j->all_same = false;
+            break;
+        }
+        if (!j->out)
+            j->out = out;
+        else {
+            j->all_same &= strcmp(j->out, out) == 0;
+            free(out);
+        }
+    }
+    return NULL;
+}
+
+Test(chat_template, concurrent_renders) {
+    const char *src = ig_chat_template_builtin("llama2");
+    ig_chat_template *t = NULL;
+    cr_assert_eq(ig_chat_template_new(src, strlen(src), &t, NULL), IG_OK);
+    json_t *m = parse_json(CONV);
+    render_job jobs[4] = {{0}};
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (render_job){.t = t, .messages = m};
+        cr_assert_eq(pthread_create(&th[i], NULL, render_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        cr_expect(jobs[i].all_same, "thread %d saw different outputs", i);
+        cr_expect_str_eq(jobs[i].out, jobs[0].out);
+    }
+    for (int i = 0; i < 4; i++) free(jobs[i].out);
+    json_decref(m);
+    ig_chat_template_free(t);
 }
 
 /* ---- comparison with Python's jinja2 -------------------------------------------------- */
@@ -626,4 +682,40 @@ Test(chat_template, real_templates_match_jinja2, .timeout = 600) {
                 n_match, n, n_failed);
     for (size_t i = 0; i < n; i++) free(labels[i]);
     json_decref(cases);
+}
+
+/* A template read from GGUF metadata (tokenizer.chat_template), as the server will. */
+Test(chat_template, gguf_template_matches_jinja2, .timeout = 120) {
+    ig_gguf *g = NULL;
+    ig_error err = {0};
+    const char *path = ig_test_path("vocab/ggml-vocab-phi-3.gguf");
+    cr_assert_eq(ig_gguf_open(path, &g, &err), IG_OK, "%s: %s", path, err.message);
+    ig_str tmpl;
+    cr_assert_eq(ig_gguf_get_str(g, "tokenizer.chat_template", &tmpl), IG_OK,
+                 "no tokenizer.chat_template in %s", path);
+    json_t *cases = json_array();
+    char *labels[64];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof conversations / sizeof conversations[0]; i++) {
+        for (int agp = 0; agp < 2; agp++) {
+            json_t *c = json_object();
+            json_object_set_new(c, "template", json_stringn(tmpl.ptr, tmpl.len));
+            json_object_set_new(c, "messages", parse_json(conversations[i]));
+            json_object_set_new(c, "add_generation_prompt", json_boolean(agp));
+            json_object_set_new(c, "bos_token", json_string("<s>"));
+            json_object_set_new(c, "eos_token", json_string("<|endoftext|>"));
+            json_object_set_new(c, "extra", parse_json(conversation_extra(i)));
+            json_object_set_new(c, "time", json_integer(1700000000));
+            json_array_append_new(cases, c);
+            labels[n] = malloc(96);
+            snprintf(labels[n], 96, "phi-3 (GGUF) conversation %zu%s", i, agp ? " +gen" : "");
+            n++;
+        }
+    }
+    size_t n_failed = 0, n_match = compare_with_jinja2(cases, labels, &n_failed);
+    cr_log_info("GGUF phi-3 template: %zu/%zu renders match jinja2 (%zu errors in both)", n_match,
+                n, n_failed);
+    for (size_t i = 0; i < n; i++) free(labels[i]);
+    json_decref(cases);
+    ig_gguf_free(g);
 }
