@@ -7,8 +7,12 @@ export IGNIS_TEST_DATA
 MODEL      ?= $(if $(IGNIS_MODEL),$(IGNIS_MODEL),$(IGNIS_TEST_DATA)/models/stories260K.gguf)
 PROMPT     ?= Once upon a time
 FUZZ_SECONDS ?= 5
+HOST       ?= 127.0.0.1
+PORT       ?= 8080
+# stories260K has no chat template of its own: give it chatml so /v1/chat/completions works.
+CHAT_TEMPLATE ?= $(if $(findstring stories260K,$(MODEL)),chatml,)
 
-.PHONY: all build deps run test check-asan check-tsan fuzz fuzz-long format clean
+.PHONY: all build deps run story test check-asan check-tsan fuzz fuzz-long format clean
 
 all: build
 
@@ -19,7 +23,17 @@ build:
 deps:
 	@bash scripts/deps.sh
 
+# `make run`: the OpenAI-compatible server on $(HOST):$(PORT) (Ctrl-C stops it).
 run: deps build
+	@if [ ! -f "$(MODEL)" ]; then \
+	  echo "no model at $(MODEL): pass MODEL=path/to/model.gguf (or set IGNIS_MODEL / IGNIS_TEST_DATA)"; exit 1; fi
+	@echo "try, in another terminal:"
+	@echo "  curl -s http://$(HOST):$(PORT)/v1/completions -H 'Content-Type: application/json' -d '{\"prompt\": \"$(PROMPT)\", \"max_tokens\": 64}'"
+	@echo "  curl -sN http://$(HOST):$(PORT)/v1/chat/completions -H 'Content-Type: application/json' -d '{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a story\"}], \"max_tokens\": 64, \"stream\": true}'"
+	$(BUILD)/ignis serve -m "$(MODEL)" --host $(HOST) --port $(PORT) $(if $(CHAT_TEMPLATE),--chat-template $(CHAT_TEMPLATE),)
+
+# `make story`: one story from the command line (the old `make run`).
+story: deps build
 	@if [ ! -f "$(MODEL)" ]; then \
 	  echo "no model at $(MODEL): pass MODEL=path/to/model.gguf (or set IGNIS_MODEL / IGNIS_TEST_DATA)"; exit 1; fi
 	$(BUILD)/ignis run -m "$(MODEL)" -p "$(PROMPT)" -n 200

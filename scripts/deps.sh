@@ -11,6 +11,8 @@ PKGS=(
   libpcre2-dev
   libutf8proc-dev
   libjansson-dev
+  libmicrohttpd-dev
+  curl
   python3
   python3-jinja2
   nodejs

@@ -156,6 +156,39 @@ PY
 DICT
 }
 
+# TOML: the seeds are tests/fuzz/seeds/toml/*; the dictionary holds the
+# format's delimiters, escapes, number forms and the config's section names.
+seed_fuzz_toml() {
+    cat > "$build/fuzz_toml.dict" <<'DICT'
+"[server]"
+"[model]"
+"[cache]"
+"[scheduler]"
+"[log]"
+"[[a]]"
+" = "
+"\"\"\""
+"'''"
+"\\u00e9"
+"\\U0001F600"
+"\\\x0a"
+"\x0d\x0a"
+"0x"
+"0o"
+"0b"
+"1_000"
+"1e-5"
+"inf"
+"nan"
+"true"
+"false"
+"{ a = 1, b.c = 2 }"
+"[1, [2], ]"
+"a.b.c"
+"# c"
+DICT
+}
+
 status=0
 found=0
 for bin in "$build"/fuzz_*; do

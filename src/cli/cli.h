@@ -7,6 +7,7 @@ int ig_cli_tokenize(int argc, char **argv);
 int ig_cli_info(int argc, char **argv);
 int ig_cli_gen_model(int argc, char **argv);
 int ig_cli_bench(int argc, char **argv);
+int ig_cli_serve(int argc, char **argv);
 int ig_cli_config(int argc, char **argv);
 
 /* Print "ignis: <message>" to stderr (one line). */

@@ -17,6 +17,7 @@ static const char USAGE[] =
     "\n"
     "commands:\n"
     "  run        generate text from a prompt\n"
+    "  serve      serve the OpenAI-compatible HTTP API\n"
     "  tokenize   print the token ids of a text\n"
     "  info       describe a model file\n"
     "  bench      measure prompt and generation speed (and memory bandwidth)\n"
@@ -86,6 +87,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "run")) return ig_cli_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return ig_cli_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return ig_cli_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return ig_cli_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return ig_cli_bench(argc - 1, argv + 1);

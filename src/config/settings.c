@@ -69,6 +69,17 @@ static const ig_setting SETTINGS[] = {
     INT("server", "drain_timeout_s", "30", 0, 3600, "drain-timeout", 0, "IGNIS_DRAIN_TIMEOUT_S",
         "SECONDS",
         "On SIGINT/SIGTERM, how long in-flight requests may run before they are cancelled."),
+    INT("server", "max_inflight", "256", 1, 1048576, "max-inflight", 0, "IGNIS_MAX_INFLIGHT", "N",
+        "Most generation requests in progress (queued or running) at once; more get 503 with "
+        "Retry-After."),
+    INT("server", "idle_timeout_s", "30", 0, 86400, "idle-timeout", 0, "IGNIS_IDLE_TIMEOUT_S",
+        "SECONDS",
+        "Close a connection idle (or sending a request too slowly) for this long; 0 = never."),
+    INT("server", "http_threads", "1", 1, 64, "http-threads", 0, "IGNIS_HTTP_THREADS", "N",
+        "HTTP event-loop threads (libmicrohttpd, epoll)."),
+    INT("server", "max_jobs", "1024", 1, 1048576, "max-jobs", 0, "IGNIS_MAX_JOBS", "N",
+        "Background jobs (POST /inference) kept for GET /results; the oldest finished ones are "
+        "dropped first."),
     LIST("server", "cors_origins", "cors-origin", "IGNIS_CORS_ORIGINS", "ORIGIN",
          "Origins allowed by CORS (`*` for any); empty = no CORS headers. The flag repeats; the "
          "variable is comma-separated."),

@@ -802,7 +802,7 @@ static ig_toml_value *parse_number(parser *p) {
     if (exp_start) {
         size_t e0 = frac_start ? frac_end : int_end;
         buf[o++] = 'e';
-        if (r[e0 + 1] == '-' || r[e0 + 1] == '+') buf[o++] = r[e0 + 1];
+        if (e0 + 1 < rn && (r[e0 + 1] == '-' || r[e0 + 1] == '+')) buf[o++] = r[e0 + 1];
         if (!strip_digits(r + exp_start, rn - exp_start, 10, buf + o, &k)) goto bad;
         o += k;
     }

@@ -323,6 +323,8 @@ Test(toml, invalid_numbers) {
     parse_bad("a = 1.\n", 1, 5, "'1.' is not a valid number");
     parse_bad("a = .5\n", 1, 5, "expected a value, found '.'");
     parse_bad("a = 1e\n", 1, 5, "'1e' is not a valid number");
+    parse_bad("a = 3.5e", 1, 5, "'3.5e' is not a valid number"); /* at the end of the input */
+    parse_bad("a = 3.5e-", 1, 5, "'3.5e-' is not a valid number");
     parse_bad("a = 0x\n", 1, 5, "'0x' is not a valid base-16 integer");
     parse_bad("a = 0xG1\n", 1, 5, "is not a valid base-16 integer");
     parse_bad("a = 0b102\n", 1, 5, "is not a valid base-2 integer");

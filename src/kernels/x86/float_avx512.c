@@ -62,10 +62,6 @@ AI __m512 load16_mask(int kind, const void *p, int64_t k, __mmask16 m) {
     }
 }
 
-AI size_t elt_bytes(int kind) {
-    return kind == KIND_F32 ? 4 : 2;
-}
-
 /*
  * y[c * ldy + r] for r < RM, c < RN: the FMA path (all three kinds). RM and RN
  * are compile-time constants after inlining; acc stays in registers.

@@ -107,20 +107,47 @@ static inline void transpose4(__m512i a, __m512i b, __m512i c, __m512i d, __m512
     out[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
+/*
+ * The 16 rows of a group: evenly spaced (base + i * rb: the common case, kept
+ * in a few registers), or an array (a group of fewer than 16 rows, padded by
+ * repeating the last). `uni` is a compile-time constant after inlining.
+ */
+typedef struct {
+    const uint8_t *base;
+    size_t rb;
+    const uint8_t *const *p;
+    int uni;
+} rows16;
+
+static inline const uint8_t *rp(rows16 R, int i) {
+    return R.uni ? R.base + (size_t)i * R.rb : R.p[i];
+}
+
 /* 16 bytes of rows j, 4+j, 8+j, 12+j (at byte offset off) in the four 128-bit lanes */
-static inline __m512i load4(const uint8_t *const p[16], int j, size_t off) {
-    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p[j] + off)));
-    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[4 + j] + off)), 1);
-    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[8 + j] + off)), 2);
-    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[12 + j] + off)), 3);
+static inline __m512i load4(rows16 R, int j, size_t off) {
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(rp(R, j) + off)));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(rp(R, 4 + j) + off)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(rp(R, 8 + j) + off)), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(rp(R, 12 + j) + off)), 3);
 }
 
 /*
  * Lanes (4k + j) of T[g] come from row X_j's lane k, X_j holding rows j, 4+j,
  * 8+j, 12+j: so lane i is row i.
  */
-static inline void load_rows16(const uint8_t *const p[16], size_t off, __m512i T[4]) {
-    transpose4(load4(p, 0, off), load4(p, 1, off), load4(p, 2, off), load4(p, 3, off), T);
+static inline void load_rows16(rows16 R, size_t off, __m512i T[4]) {
+    transpose4(load4(R, 0, off), load4(R, 1, off), load4(R, 2, off), load4(R, 3, off), T);
+}
+
+/* lane i: rp(R, i) - rp(R, 0), for the gathers */
+static inline __m512i row_index(rows16 R) {
+    if (R.uni)
+        return _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32((int)R.rb));
+    int32_t idx[16];
+    for (int i = 0; i < 16; i++) idx[i] = (int32_t)(R.p[i] - R.p[0]);
+    return _mm512_loadu_si512(idx);
 }
 
 typedef struct {
@@ -129,19 +156,19 @@ typedef struct {
 } wblock;
 
 /*
- * Decode block b of the 16 rows p[i] (p[i] already points at block b).
- * vidx: lane i = p[i] - p[0] (the gathers read each row's d / m / qh).
+ * Decode the block at byte offset off of the 16 rows R. vidx: row_index(R)
+ * (the gathers read each row's d / m / qh).
  */
-static inline void load_block(wtype t, const uint8_t *const p[16], __m512i vidx, wblock *wb) {
-    const __m512i dm = _mm512_i32gather_epi32(vidx, (const void *)p[0], 1);
+static inline void load_block(wtype t, rows16 R, size_t off, __m512i vidx, wblock *wb) {
+    const __m512i dm = _mm512_i32gather_epi32(vidx, (const void *)(rp(R, 0) + off), 1);
     wb->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dm));
     if (has_min(t)) wb->m = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dm, 16)));
     __m512i T[4];
     if (t == T_Q8_0) {
         const __m512i flip = _mm512_set1_epi8((char)0x80);
         __m512i H[4];
-        load_rows16(p, 2, T);
-        load_rows16(p, 18, H);
+        load_rows16(R, off + 2, T);
+        load_rows16(R, off + 18, H);
         for (int j = 0; j < 4; j++) {
             wb->u[2 * j] = _mm512_xor_si512(T[j], flip);
             wb->u[2 * j + 1] = _mm512_xor_si512(H[j], flip);
@@ -149,7 +176,7 @@ static inline void load_block(wtype t, const uint8_t *const p[16], __m512i vidx,
         return;
     }
     const __m512i m4 = _mm512_set1_epi8(0x0f);
-    load_rows16(p, wqs(t), T);
+    load_rows16(R, off + wqs(t), T);
     for (int j = 0; j < 4; j++) {
         wb->u[2 * j] = _mm512_and_si512(T[j], m4);
         wb->u[2 * j + 1] = _mm512_and_si512(_mm512_srli_epi16(T[j], 4), m4);
@@ -157,7 +184,8 @@ static inline void load_block(wtype t, const uint8_t *const p[16], __m512i vidx,
     if (is5_bits(t)) {
         /* qh bit k is code k's fifth bit: spread bits 4g'..4g'+3 (g' the
          * code group) over the 4 bytes of each lane and add 16 where set */
-        const __m512i qh = _mm512_i32gather_epi32(vidx, (const void *)(p[0] + wqs(t) - 4), 1);
+        const __m512i qh =
+            _mm512_i32gather_epi32(vidx, (const void *)(rp(R, 0) + off + wqs(t) - 4), 1);
         const __m512i sixteen = _mm512_set1_epi8(16);
         /* byte q of a 128-bit lane: the first byte of its dword */
         const __m512i lane_base = _mm512_set1_epi64(0x0404040400000000LL);
@@ -200,27 +228,24 @@ static inline int sum_codes(const uint8_t *qs) {
 }
 
 /*
- * Rows p[0..15] (padded by repeating a row) times NC tokens x[0..NC-1]; out
- * lanes stored to y[c * ldy + i] for i < nr. Always inlined with NC constant.
+ * Rows R times NC tokens x[0..NC-1]; lanes in mask k stored to y[c * ldy + i].
+ * Always inlined with NC and R.uni constant.
  */
-static inline __attribute__((always_inline)) void tile16(wtype t, int NC, int64_t nb,
-                                                         const uint8_t *const p0[16],
-                                                         const uint8_t *const x[8], int nr,
+static inline __attribute__((always_inline)) void tile16(wtype t, int NC, int64_t nb, rows16 R,
+                                                         const uint8_t *const x[8], __mmask16 k,
                                                          float *y, size_t ldy) {
     const size_t ws = wsize(t), xs = xsize(t);
     const int off = code_off(t);
-    int32_t idx[16];
-    for (int i = 0; i < 16; i++) idx[i] = (int32_t)(p0[i] - p0[0]);
-    const __m512i vidx = _mm512_loadu_si512(idx);
+    const __m512i vidx = row_index(R);
     __m512 acc[8];
     for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
-    const uint8_t *p[16];
-    for (int i = 0; i < 16; i++) p[i] = p0[i];
     for (int64_t b = 0; b < nb; b++) {
+        const size_t wo = (size_t)b * ws;
         if (NC == 1 && (b & 3) == 0)
-            for (int i = 0; i < 16; i++) _mm_prefetch((const char *)p[i] + 16 * ws, _MM_HINT_T0);
+            for (int i = 0; i < 16; i++)
+                _mm_prefetch((const char *)rp(R, i) + wo + 16 * ws, _MM_HINT_T0);
         wblock wb;
-        load_block(t, p, vidx, &wb);
+        load_block(t, R, wo, vidx, &wb);
         for (int c = 0; c < NC; c++) {
             const uint8_t *xb = x[c] + (size_t)b * xs;
             const uint8_t *xq = xb + xqs(t);
@@ -231,10 +256,40 @@ static inline __attribute__((always_inline)) void tile16(wtype t, int NC, int64_
             acc[c] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc[c]);
             if (has_min(t)) acc[c] = _mm512_fmadd_ps(wb.m, _mm512_set1_ps(h2f(xb + 2)), acc[c]);
         }
-        for (int i = 0; i < 16; i++) p[i] += ws;
     }
-    const __mmask16 k = (__mmask16)((1u << nr) - 1);
     for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(y + (size_t)c * ldy, k, acc[c]);
+}
+
+/*
+ * The 16-row groups of nr rows: group starts r0, the rows to keep (mask, in
+ * lanes) and the addressing. A last group of fewer than 16 rows is moved back
+ * to end at row nr when nr >= 16 (its first lanes recompute rows the previous
+ * group has: not stored), else it repeats the last row.
+ */
+typedef struct {
+    int r0;
+    __mmask16 k;
+    const uint8_t *pad[16];
+} group16;
+
+static inline rows16 group_rows(const void *w, size_t rb, int nr, int g0, group16 *g) {
+    rows16 R = {0};
+    const int rows = nr - g0 < 16 ? nr - g0 : 16;
+    R.rb = rb;
+    if (rows == 16 || nr >= 16) {
+        g->r0 = rows == 16 ? g0 : nr - 16;
+        g->k = (__mmask16)(0xffffu << (16 - rows));
+        R.base = (const uint8_t *)w + (size_t)g->r0 * rb;
+        R.uni = 1;
+    } else {
+        g->r0 = g0;
+        g->k = (__mmask16)((1u << rows) - 1);
+        for (int i = 0; i < 16; i++)
+            g->pad[i] = (const uint8_t *)w + (size_t)(g0 + (i < rows ? i : rows - 1)) * rb;
+        R.p = g->pad;
+        R.uni = 0;
+    }
+    return R;
 }
 
 /*
@@ -301,21 +356,20 @@ static inline __attribute__((always_inline)) void gemm_batch(wtype t, int64_t n,
                         if (off) xi.corr[c][b] = -off * sum_codes(xb + xqs(t));
                     }
                 }
-                for (int r0 = rs; r0 < rs + nrs; r0 += 16) {
-                    const int rows = rs + nrs - r0 < 16 ? rs + nrs - r0 : 16;
-                    const uint8_t *p[16];
-                    for (int i = 0; i < 16; i++)
-                        p[i] = (const uint8_t *)w +
-                               (size_t)(r0 + (i < rows ? i : rows - 1)) * w_row_bytes +
-                               (size_t)k0 * ws;
-                    int32_t idx[16];
-                    for (int i = 0; i < 16; i++) idx[i] = (int32_t)(p[i] - p[0]);
-                    const __m512i vidx = _mm512_loadu_si512(idx);
-                    for (int b = 0; b < kb; b++) {
-                        load_block(t, p, vidx, &wbuf[b]);
-                        for (int i = 0; i < 16; i++) p[i] += ws;
+                for (int g0 = rs; g0 < rs + nrs; g0 += 16) {
+                    group16 grp;
+                    const rows16 R = group_rows(w, w_row_bytes, nr, g0, &grp);
+                    const int r0 = grp.r0;
+                    const __mmask16 k = grp.k;
+                    if (R.uni) {
+                        const __m512i vidx = row_index(R);
+                        for (int b = 0; b < kb; b++)
+                            load_block(t, R, (size_t)(k0 + b) * ws, vidx, &wbuf[b]);
+                    } else {
+                        const __m512i vidx = row_index(R);
+                        for (int b = 0; b < kb; b++)
+                            load_block(t, R, (size_t)(k0 + b) * ws, vidx, &wbuf[b]);
                     }
-                    const __mmask16 k = (__mmask16)((1u << rows) - 1);
                     for (int c0 = 0; c0 < nct; c0 += TG) {
                         const int cols = nct - c0 < TG ? nct - c0 : TG;
                         const uint8_t *x[TG];
@@ -367,25 +421,39 @@ static inline __attribute__((always_inline)) void gemm_t(wtype t, int64_t n, con
         return;
     }
     const int64_t nb = n / IG_QK;
-    for (int r0 = 0; r0 < nr; r0 += 16) {
-        const int rows = nr - r0 < 16 ? nr - r0 : 16;
-        const uint8_t *p[16];
-        for (int i = 0; i < 16; i++)
-            p[i] = (const uint8_t *)w + (size_t)(r0 + (i < rows ? i : rows - 1)) * w_row_bytes;
-        const uint8_t *x[8];
-        for (int c = 0; c < 8; c++)
-            x[c] = (const uint8_t *)xq + (size_t)(c < nc ? c : nc - 1) * xq_row_bytes;
-        float *yt = y + r0;
-        switch (nc) {
-        case 1:
-            tile16(t, 1, nb, p, x, rows, yt, ldy);
-            break;
-        case 2:
-            tile16(t, 2, nb, p, x, rows, yt, ldy);
-            break;
-        default:
-            tile16(t, 3, nb, p, x, rows, yt, ldy);
-            break;
+    const uint8_t *x[8];
+    for (int c = 0; c < 8; c++)
+        x[c] = (const uint8_t *)xq + (size_t)(c < nc ? c : nc - 1) * xq_row_bytes;
+    for (int g0 = 0; g0 < nr; g0 += 16) {
+        group16 grp;
+        rows16 R = group_rows(w, w_row_bytes, nr, g0, &grp);
+        float *yt = y + grp.r0;
+        if (R.uni) {
+            R.uni = 1; /* constant for the inlined copies below */
+            switch (nc) {
+            case 1:
+                tile16(t, 1, nb, R, x, grp.k, yt, ldy);
+                break;
+            case 2:
+                tile16(t, 2, nb, R, x, grp.k, yt, ldy);
+                break;
+            default:
+                tile16(t, 3, nb, R, x, grp.k, yt, ldy);
+                break;
+            }
+        } else {
+            R.uni = 0;
+            switch (nc) {
+            case 1:
+                tile16(t, 1, nb, R, x, grp.k, yt, ldy);
+                break;
+            case 2:
+                tile16(t, 2, nb, R, x, grp.k, yt, ldy);
+                break;
+            default:
+                tile16(t, 3, nb, R, x, grp.k, yt, ldy);
+                break;
+            }
         }
     }
 }
