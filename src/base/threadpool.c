@@ -4,26 +4,32 @@
  * condition variable, so the pool reacts within a fraction of a microsecond
  * during a forward pass and costs no CPU when idle.
  *
- * Why spin. Decoding one token of a TinyLlama-shape model runs ~150 parallel
- * regions (22 layers x 7 matmuls, plus the output), each a few tens of
- * microseconds long at batch 1. The condvar pool paid a futex wake-up
- * (several microseconds, more when the worker's core went idle) on every
- * region and again on the way back. Measured (2-core Zen 5 VM, shared and
- * noisy; median of runs, side by side, same binary except the pool; see the
- * figures below): an empty region costs ~1.1 us here against ~14 us with the
- * condvar pool, and decode tokens/s rise accordingly (the report in the merge
- * commit has the tg figures).
+ * Why spin. Decoding one token of a TinyLlama-shape model runs ~180 parallel
+ * regions (22 layers x (7 matmuls + attention), plus the output), each tens
+ * of microseconds long at batch 1. The condvar pool paid a futex wake-up on
+ * every region and again on the way back. Measured on the 2-core Zen 5 VM
+ * (shared and very noisy: load average 13-15 during the tg runs), same tree
+ * and binary except this file:
+ *   - an empty region, 2 threads: ~24 us with the condvar pool, 0.6-1.1 us
+ *     with this one (20 000 runs, repeated; 6-16 us under heavy load);
+ *   - decode, TinyLlama Q4_0, 2 threads, 16 tokens, median of 9 runs
+ *     interleaved old/new: 2.21 tok/s (condvar) vs 2.67 tok/s (hybrid), +20%
+ *     (individual runs ranged 1.1-4.4 either way: the machine was 7x
+ *     oversubscribed, so take the direction, not the size).
+ *   - oversubscribed (3-4 threads on 2 cores): spinning without yielding
+ *     cost 0.6-1.8 ms per empty region; with sched_yield in the spin loop
+ *     (below) 28-57 us, like the condvar pool's 27-32 us.
+ * OpenMP was not adopted: it would bring a second runtime with its own spin
+ * policy (GOMP_SPINCOUNT) and threads outside this API, for the same
+ * mechanism; not measured.
  *
  * Why bounded. Spinning forever would burn a core while the engine waits for
  * requests, and on an oversubscribed machine it steals time from the thread
- * being waited for. A worker spins for at most IG_POOL_SPIN_US (default
- * SPIN_US_DEFAULT; the environment variable IGNIS_SPIN_US overrides it, 0
- * means sleep at once, the condvar pool's behaviour) after its last region,
- * then sleeps; the caller waiting for stragglers does the same.
- *
- * Why not OpenMP. It would bring a second runtime with its own spin policy
- * (GOMP_SPINCOUNT) and thread pool outside this API; the hybrid pool gives
- * the same latency with a policy we control and test under TSan.
+ * being waited for. A worker spins for at most SPIN_US_DEFAULT (500 us; the
+ * environment variable IGNIS_SPIN_US, read when a pool is made, overrides it;
+ * 0 means sleep at once, the condvar pool's behaviour) after its last region,
+ * yielding the CPU every 64 polls, then sleeps; the caller waiting for
+ * stragglers does the same.
  *
  * Protocol (all counters are C11 atomics, sequentially consistent where two
  * sides check each other):
