@@ -137,7 +137,8 @@ Test(bench, engine_arguments) {
     cr_assert_eq(r.n_generated, 4);
     cr_assert(r.wall_ms > 0 && r.avg_ts > 0);
     cr_assert(r.ttft_ms_p50 > 0 && r.ttft_ms_p95 >= r.ttft_ms_p50);
-    cr_assert(r.itl_ms_p99 >= r.itl_ms_p95 && r.itl_ms_p95 >= r.itl_ms_p50 && r.itl_ms_p50 > 0);
+    /* two tokens can reach the polling thread together (a loaded machine), so a gap may be 0 */
+    cr_assert(r.itl_ms_p99 >= r.itl_ms_p95 && r.itl_ms_p95 >= r.itl_ms_p50 && r.itl_ms_p50 >= 0);
     ig_pool_free(pool);
     ig_model_free(m);
 }
