@@ -173,19 +173,6 @@ void ig_rope(float *x, int head_dim, int n_rot, int pos, float freq_base, float 
     }
 }
 
-void ig_softmax(float *x, int n) {
-    float max = -INFINITY;
-    for (int i = 0; i < n; i++)
-        if (x[i] > max) max = x[i];
-    double sum = 0.0;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - max);
-        sum += x[i];
-    }
-    const float inv = (float)(1.0 / sum);
-    for (int i = 0; i < n; i++) x[i] *= inv;
-}
-
 /*
  * ggml's vectorised exp (AVX-512 ggml_v_expf: an ARM optimized-routines
  * polynomial, max error ~1.5 ulp), computed element by element.

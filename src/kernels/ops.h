@@ -61,9 +61,6 @@ void ig_rmsnorm(float *out, const float *x, const float *weight, int n, float ep
 void ig_rope(float *x, int head_dim, int n_rot, int pos, float freq_base, float freq_scale,
              const float *freq_factors, int is_neox);
 
-/* In-place softmax over n values. */
-void ig_softmax(float *x, int n);
-
 /* a[i] = silu(a[i]) * b[i] over one row of n values (ggml rounds whole
  * blocks of 16 differently from the tail, so call it once per row). */
 void ig_silu_mul(float *a, const float *b, int n);
