@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/error.h"
 #include "kernels/attention.h"
@@ -60,9 +61,8 @@ typedef struct {
     float *x, *xb, *q, *k, *v, *att_out, *h1, *h3;
     uint8_t *batched; /* [n_tokens] 1: sum F32 products in llama.cpp's batched order */
     int cap_seqs;
-    int *seq_count; /* [n_seqs] per-sequence count of tokens wanting logits */
-    void **packs;   /* repacked weight buffers we own (tensor/pack.h) */
-    int n_packs;
+    int *seq_count;     /* [n_seqs] per-sequence count of tokens wanting logits */
+    uint8_t *packed;    /* the repacked matrices, one buffer we own (tensor/pack.h) */
     void *act;          /* matmul scratch: activations converted for the integer dots */
     int cap_act_tokens; /* tokens `act` has room for in every matmul */
 } llama_model;
@@ -151,29 +151,47 @@ static void llama_free(void *impl) {
     free(m->batched);
     free(m->seq_count);
     free(m->act);
-    for (int i = 0; i < m->n_packs; i++) free(m->packs[i]);
-    free(m->packs);
+    free(m->packed);
     free(m);
 }
 
 /*
- * Repack w into the r16 layout (tensor/pack.h) when that pays at this CPU
- * level: decode reads the packed weights as one sequential stream. The file's
- * pages for w are then released (they stay readable from the file). Results
+ * Repack the matrices into the r16 layout (tensor/pack.h) where that pays at
+ * this CPU level: decode then reads each one as a single sequential stream.
+ * All of them go into one buffer, 2 MiB-aligned and marked for transparent
+ * huge pages where the kernel allows (fewer page faults while packing, fewer
+ * TLB misses while streaming; madvise is only a hint). The file's pages of a
+ * packed matrix are released (they stay readable from the file). Results
  * are bit-identical either way; IGNIS_REPACK=0 turns it off (for comparing).
- * Out of memory leaves w as it is (slower, same results).
+ * Out of memory leaves the weights as they are (slower, same results).
  */
-static void pack_matrix(llama_model *m, const ig_gguf *g, ig_matrix *w) {
+static void pack_matrices(llama_model *m, const ig_gguf *g, ig_matrix *const *ws, int n) {
     const char *env = getenv("IGNIS_REPACK");
-    if ((env && strcmp(env, "0") == 0) || !ig_matrix_pack_pays(w)) return;
-    const size_t bytes = (size_t)w->n_rows * w->row_bytes;
-    void *buf = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (env && strcmp(env, "0") == 0) return;
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        if (ig_matrix_pack_pays(ws[i]))
+            total += ((size_t)ws[i]->n_rows * ws[i]->row_bytes + 63) & ~(size_t)63;
+    if (total == 0) return;
+    const size_t huge = (size_t)2 << 20;
+    total = (total + huge - 1) & ~(huge - 1);
+    uint8_t *buf = aligned_alloc(huge, total);
     if (!buf) return;
-    ig_pack_r16(w->type, w->data, w->row_bytes, w->n_rows, buf);
-    ig_gguf_release(g, w->data, bytes);
-    w->data = buf;
-    w->packed = true;
-    m->packs[m->n_packs++] = buf;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(buf, total, MADV_HUGEPAGE);
+#endif
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        ig_matrix *w = ws[i];
+        if (!ig_matrix_pack_pays(w)) continue;
+        const size_t bytes = (size_t)w->n_rows * w->row_bytes;
+        ig_pack_r16(w->type, w->data, w->row_bytes, w->n_rows, buf + at);
+        ig_gguf_release(g, w->data, bytes);
+        w->data = buf + at;
+        w->packed = true;
+        at += (bytes + 63) & ~(size_t)63;
+    }
+    m->packed = buf;
 }
 
 static void add_matrix_size(ig_model_desc *d, const ig_matrix *w) {
@@ -321,16 +339,21 @@ ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc
         d->n_params += 2 * n_embd;
         d->weight_bytes += 2 * n_embd * sizeof(float);
     }
-    m->packs = calloc((size_t)n_layer * 7 + 1, sizeof *m->packs);
-    if (!m->packs) {
-        st = ig_errorf(err, IG_ENOMEM, "model: out of memory");
-        goto fail;
-    }
-    pack_matrix(m, g, &m->output);
-    for (uint32_t l = 0; l < n_layer; l++) {
-        llama_layer *L = &m->layers[l];
-        ig_matrix *ws[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7; i++) pack_matrix(m, g, ws[i]);
+    {
+        ig_matrix **ws = calloc((size_t)n_layer * 7 + 1, sizeof *ws);
+        if (!ws) {
+            st = ig_errorf(err, IG_ENOMEM, "model: out of memory");
+            goto fail;
+        }
+        int n_ws = 0;
+        ws[n_ws++] = &m->output;
+        for (uint32_t l = 0; l < n_layer; l++) {
+            llama_layer *L = &m->layers[l];
+            ig_matrix *lw[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+            for (int i = 0; i < 7; i++) ws[n_ws++] = lw[i];
+        }
+        pack_matrices(m, g, ws, n_ws);
+        free(ws);
     }
     *desc = *d;
     *impl = m;
