@@ -133,6 +133,12 @@ static int64_t now_us(void) {
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* The scheduler's clock: tokens are timed after the forward pass. */
+static int64_t sched_clock(void *ctx) {
+    (void)ctx;
+    return now_us();
+}
+
 const char *ig_finish_kind_name(ig_finish_kind kind) {
     switch (kind) {
     case IG_FINISH_KIND_NONE:
@@ -769,7 +775,8 @@ ig_status ig_engine_new(const ig_engine_config *config, ig_engine **out, ig_erro
                           .max_waiting = 0, /* the engine bounds its queue at submit */
                           .n_ctx = c->n_ctx,
                           .emit = engine_emit,
-                          .emit_ctx = e};
+                          .emit_ctx = e,
+                          .clock = sched_clock};
     if ((st = ig_sched_new(&sc, &e->sched, err)) != IG_OK) goto fail;
     e->n_ctx = ig_sched_n_ctx(e->sched);
     ig_budget_pid_init(&e->pid, c->target_step_ms,

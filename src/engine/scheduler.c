@@ -622,9 +622,12 @@ ig_status ig_sched_step(ig_sched *s, int64_t now_us, ig_sched_step_info *info, i
                   .seqs = s->b_seqs};
     ig_error fe = {0};
     st = ig_model_forward(s->cfg.model, &b, s->kv, s->cfg.pool, s->logits, &fe);
+    /* tokens and ends of the update are timed when emitted: after the forward */
+    int64_t t_done = s->cfg.clock ? s->cfg.clock(s->cfg.clock_ctx) : now_us;
+    if (t_done < now_us) t_done = now_us;
     if (st != IG_OK) {
         for (int32_t j = 0; j < s->n_entries; j++)
-            finish(s, s->entries[j].q, IG_FINISH_KIND_ERROR, st, fe.message, now_us, false);
+            finish(s, s->entries[j].q, IG_FINISH_KIND_ERROR, st, fe.message, t_done, false);
         ig_errorf(err, st, "%s", fe.message);
         goto done;
     }
@@ -639,9 +642,9 @@ ig_status ig_sched_step(ig_sched *s, int64_t now_us, ig_sched_step_info *info, i
         ig_error ce = {0};
         ig_status cst = ig_kv_commit(s->mgr, q->kv, q->tokens, e->start + e->n, &ce);
         if (cst != IG_OK)
-            finish(s, q, IG_FINISH_KIND_ERROR, cst, ce.message, now_us, false);
+            finish(s, q, IG_FINISH_KIND_ERROR, cst, ce.message, t_done, false);
         else if (wants)
-            on_logits(s, q, s->logits + (size_t)row * s->n_vocab, now_us);
+            on_logits(s, q, s->logits + (size_t)row * s->n_vocab, t_done);
         if (wants) row++;
     }
 done:

@@ -39,7 +39,12 @@
  * pointers in an event are valid only during the call.
  *
  * Time is passed in (now_us, CLOCK_MONOTONIC µs), so tests drive deadlines
- * exactly.
+ * exactly: now_us times the step's start (expiry, admission: queue_us). A
+ * token is timed when it is emitted, after the forward pass: the step reads
+ * cfg.clock once after the forward and uses that for every token and end of
+ * its update phase (first_token_us, inter-token times, total_us), so
+ * time-to-first-token includes the compute. With no clock, now_us is used
+ * throughout (tests).
  *
  * Threads: none. One thread at a time calls everything (the engine thread).
  */
@@ -57,6 +62,9 @@
 
 typedef void (*ig_sched_emit_fn)(void *ctx, const ig_event *ev);
 
+/* The time now (CLOCK_MONOTONIC µs, or the test's own clock). */
+typedef int64_t (*ig_sched_clock_fn)(void *ctx);
+
 typedef struct ig_sched_config {
     ig_model *model;    /* borrowed */
     ig_pool *pool;      /* borrowed; may be NULL (inline) */
@@ -70,6 +78,8 @@ typedef struct ig_sched_config {
     int32_t n_ctx;            /* per-sequence context; capped at n_blocks * block_size */
     ig_sched_emit_fn emit;    /* required */
     void *emit_ctx;
+    ig_sched_clock_fn clock; /* read once per step after the forward; NULL: now_us */
+    void *clock_ctx;
 } ig_sched_config;
 
 typedef struct ig_sched ig_sched;

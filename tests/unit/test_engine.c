@@ -704,3 +704,78 @@ Test(sched, token_budget_can_be_lowered_and_raised) {
     ig_sched_free(s);
     fake_model_free(m);
 }
+
+/* A test clock for the scheduler: the time the step reads after its forward. */
+typedef struct test_clock {
+    int64_t t;
+} test_clock;
+
+static int64_t test_clock_read(void *ctx) {
+    return ((test_clock *)ctx)->t;
+}
+
+typedef struct itl_sink {
+    sink k;
+    float itl[8];
+    int32_t n_itl;
+} itl_sink;
+
+static void itl_sink_on_event(void *ctx, const ig_event *ev) {
+    itl_sink *t = ctx;
+    sink_on_event(&t->k, ev);
+    if (ev->type == IG_EVENT_FINISHED && ev->stats)
+        for (int32_t i = 0; i < ev->stats->n_itl && t->n_itl < 8; i++)
+            t->itl[t->n_itl++] = ev->stats->itl_ms[i];
+}
+
+/*
+ * A token is timed when it is emitted (the clock read after the forward
+ * pass), not when its step started: queue_us from the step's start,
+ * ttft_us, inter-token times and total_us from the clock after the forward.
+ */
+Test(sched, tokens_are_timed_after_the_forward_pass) {
+    itl_sink t = {0};
+    test_clock clk = {0};
+    ig_model *m = fake_model_new(V, NULL);
+    ig_sched_config c = {.model = m,
+                         .n_blocks = 64,
+                         .block_size = 4,
+                         .eviction = IG_EVICT_LRU,
+                         .prefix_caching = true,
+                         .max_batch_tokens = 32,
+                         .max_seqs = 4,
+                         .emit = itl_sink_on_event,
+                         .emit_ctx = &t,
+                         .clock = test_clock_read,
+                         .clock_ctx = &clk};
+    ig_sched *s = NULL;
+    ig_error err = {0};
+    cr_assert_eq(ig_sched_new(&c, &s, &err), IG_OK, "%s", err.message);
+    int32_t p[6];
+    prompt_of(p, 6, 4);
+    add_req(s, m, 1, p, 6, (req_opts){.max_tokens = 3}); /* arrives at 0 */
+    clk.t = 1000;                                        /* the forward of step 10 ends at 1000 */
+    cr_assert_eq(ig_sched_step(s, 10, NULL, &err), IG_OK);
+    clk.t = 1500;
+    cr_assert_eq(ig_sched_step(s, 1100, NULL, &err), IG_OK);
+    clk.t = 2250;
+    cr_assert_eq(ig_sched_step(s, 1600, NULL, &err), IG_OK);
+    rec *r = sink_find(&t.k, 1);
+    cr_assert_eq(r->n_finished, 1);
+    cr_assert_eq(r->finish, IG_FINISH_KIND_LENGTH);
+    cr_assert_eq(r->stats.queue_us, 10);
+    cr_assert_eq(r->stats.ttft_us, 1000);
+    cr_assert_eq(r->stats.total_us, 2250);
+    cr_assert_eq(t.n_itl, 2);
+    cr_assert_float_eq(t.itl[0], 0.5f, 1e-6);
+    cr_assert_float_eq(t.itl[1], 0.75f, 1e-6);
+    /* a clock behind the step's start never makes a token earlier than it */
+    add_req(s, m, 2, p, 6, (req_opts){.max_tokens = 1});
+    clk.t = 0;
+    cr_assert_eq(ig_sched_step(s, 3000, NULL, &err), IG_OK);
+    r = sink_find(&t.k, 2);
+    cr_assert_eq(r->stats.ttft_us, 3000);
+    cr_assert_geq(r->stats.total_us, r->stats.ttft_us);
+    ig_sched_free(s);
+    fake_model_free(m);
+}

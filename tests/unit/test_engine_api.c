@@ -462,3 +462,46 @@ Test(engine_api, adaptive_budget_keeps_outputs) {
     c.target_step_ms = -1;
     cr_assert_eq(ig_engine_new(&c, &e, &err), IG_EINVAL);
 }
+
+static int64_t mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * Time to first token includes the forward pass that produced the token:
+ * the test holds that forward at the fake's gate for a measured interval,
+ * so ttft_us is at least that interval (a lower bound set by the test's own
+ * sleep, not a speed threshold). Timing the token at the step's start, as
+ * the engine once did, gives a ttft of microseconds.
+ */
+Test(engine_api, ttft_includes_the_forward_pass) {
+    ig_model *m = fake_model_new(V, NULL);
+    ig_engine *e = mk_engine(m, 16, NULL, NULL);
+    int32_t p[5];
+    prompt_of(p, 5, 9);
+    ig_sampler_params sp;
+    ig_request r = greedy_req(p, 5, 3, &sp);
+    fake_gate(m, 1);
+    ig_request_id a;
+    cr_assert_eq(ig_engine_submit(e, &r, &a, NULL), IG_OK);
+    cr_assert(fake_wait_at_gate(m), "a never reached forward");
+    int64_t t_held = mono_us(); /* the engine thread is inside a's first forward */
+    struct timespec ts = {0, 30 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    int64_t held_us = mono_us() - t_held;
+    fake_gate(m, 0);
+    sink k = {0};
+    poll_until(e, &k, 1);
+    rec *ra = sink_find(&k, a);
+    cr_assert_eq(ra->finish, IG_FINISH_KIND_LENGTH);
+    cr_assert_eq(ra->n_tokens, 3);
+    cr_assert_geq(ra->stats.ttft_us, held_us, "ttft %lld us < the held forward %lld us",
+                  (long long)ra->stats.ttft_us, (long long)held_us);
+    cr_assert_geq(ra->stats.queue_us, 0);
+    cr_assert_leq(ra->stats.queue_us, ra->stats.ttft_us);
+    cr_assert_leq(ra->stats.ttft_us, ra->stats.total_us);
+    ig_engine_free(e);
+    fake_model_free(m);
+}
