@@ -73,7 +73,11 @@ Test(f32order, matmul_same_bits_at_every_level) {
         cr_assert(w && x && y0 && y1);
         for (int64_t i = 0; i < cols * rows; i++) w[i] = rnd(&seed);
         for (int64_t i = 0; i < cols * n_tokens; i++) x[i] = rnd(&seed);
-        ig_matrix m = {IG_TYPE_F32, cols, rows, (size_t)cols * sizeof(float), w};
+        ig_matrix m = {.type = IG_TYPE_F32,
+                       .n_cols = cols,
+                       .n_rows = rows,
+                       .row_bytes = (size_t)cols * sizeof(float),
+                       .data = w};
         ig_cpu_level_set(IG_CPU_SCALAR);
         ig_matmul_f32_ordered(pool, &m, x, n_tokens, batched, y0);
         ig_cpu_level_set(best);
