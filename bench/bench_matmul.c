@@ -15,7 +15,10 @@
  * forward pass; --in-cache times one copy over and over instead.
  *
  * usage: bench_matmul [-t THREADS] [-b BATCH,..] [--rows R] [--cols C]
- *                     [--types q4_0,q8_0,..] [--min-ms MS] [--in-cache]
+ *                     [--types q4_0,q8_0,..] [--min-ms MS] [--in-cache] [--packed]
+ *
+ * --packed: weights in the r16 layout (tensor/pack.h) where the type has one,
+ * as the model loader packs them.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +28,7 @@
 
 #include "base/threadpool.h"
 #include "kernels/ops.h"
+#include "tensor/pack.h"
 #include "tensor/types.h"
 
 #define TEMPLATE_ROWS 64
@@ -55,7 +59,7 @@ static int usage(const char *msg) {
     fprintf(
         stderr,
         "bench_matmul: %s\nusage: bench_matmul [-t THREADS] [-b BATCH,..] [--rows R] [--cols C] "
-        "[--types q4_0,q8_0,..] [--min-ms MS] [--in-cache]\n",
+        "[--types q4_0,q8_0,..] [--min-ms MS] [--in-cache] [--packed]\n",
         msg);
     return 2;
 }
@@ -64,7 +68,7 @@ int main(int argc, char **argv) {
     int n_threads = 0, batches[8] = {1, 32}, n_batches = 2;
     long rows = 5632, cols = 2048;
     double min_ms = 300;
-    bool in_cache = false;
+    bool in_cache = false, packed = false;
     uint32_t types[N_ALL];
     size_t n_types = N_ALL;
     memcpy(types, ALL_TYPES, sizeof ALL_TYPES);
@@ -73,6 +77,10 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage("time ig_matmul per weight type");
             return 0;
+        }
+        if (!strcmp(a, "--packed")) {
+            packed = true;
+            continue;
         }
         if (!strcmp(a, "--in-cache")) {
             in_cache = true;
@@ -149,6 +157,17 @@ int main(int argc, char **argv) {
         for (int k = 1; k < n_copies; k++) memcpy(w + (size_t)k * mat_bytes, w, mat_bytes);
         ig_matrix m = {
             .type = types[ti], .n_cols = cols, .n_rows = rows, .row_bytes = row_bytes, .data = w};
+        if (packed && ig_pack_r16_supported(m.type)) {
+            uint8_t *tmp = malloc(mat_bytes);
+            if (!tmp) {
+                fprintf(stderr, "bench_matmul: out of memory\n");
+                return 1;
+            }
+            ig_pack_r16(m.type, w, row_bytes, rows, tmp);
+            for (int k = 0; k < n_copies; k++) memcpy(w + (size_t)k * mat_bytes, tmp, mat_bytes);
+            free(tmp);
+            m.packed = true;
+        }
         for (int b = 0; b < n_batches; b++) {
             size_t sb = ig_matmul_scratch_bytes(&m, batches[b]);
             void *scratch = sb ? malloc(sb) : NULL;

@@ -639,6 +639,16 @@ void ig_gguf_free(ig_gguf *g) {
     free(g);
 }
 
+void ig_gguf_release(const ig_gguf *g, const void *p, size_t len) {
+    if (!g || !g->map || !p) return;
+    const uintptr_t lo = (uintptr_t)p, base = (uintptr_t)g->base;
+    if (lo < base || len > g->size || lo - base > g->size - len) return;
+    const long page_l = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = page_l > 0 ? (uintptr_t)page_l : 4096;
+    const uintptr_t a = (lo + page - 1) & ~(page - 1), b = (lo + len) & ~(page - 1);
+    if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED); /* only a hint */
+}
+
 ig_status ig_gguf_open_memory(const void *data, size_t len, ig_gguf **out, ig_error *err) {
     if (!out || (!data && len > 0))
         return ig_errorf(err, IG_EINVAL, "gguf: open_memory: NULL argument");

@@ -116,6 +116,15 @@ ig_status ig_gguf_open_memory(const void *data, size_t len, ig_gguf **out, ig_er
 /* Release the handle and its mapping (NULL is fine). Borrowed pointers die with it. */
 void ig_gguf_free(ig_gguf *g);
 
+/*
+ * A hint that bytes [p, p + len) of g's data will not be read again soon
+ * (the model loader repacked them into memory of its own): for a mapped
+ * file, the whole pages inside the range leave the process's resident
+ * memory; reading them later still works (they come back from the file).
+ * No-op for ig_gguf_open_memory images and ranges outside the file.
+ */
+void ig_gguf_release(const ig_gguf *g, const void *p, size_t len);
+
 uint32_t ig_gguf_version(const ig_gguf *g);
 uint32_t ig_gguf_alignment(const ig_gguf *g);
 size_t ig_gguf_file_size(const ig_gguf *g);

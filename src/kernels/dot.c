@@ -29,6 +29,7 @@ static void register_level(ig_cpu_level level, ig_dot_kernel *table) {
         ig__dot_register_legacy_avx512(table);
         ig__dot_register_kquant_avx512(table);
         ig__dot_register_float_avx512(table);
+        ig__dot_register_packed_avx512(table);
 
         break;
     default:
@@ -48,7 +49,7 @@ static void build(void) {
         if (!act || !act->quantize_act)
             continue; /* a traits-table bug; test_vec_dot_q catches it */
         g_table[IG_CPU_SCALAR][t] =
-            (ig_dot_kernel){tr->vec_dot_type, act->quantize_act, tr->vec_dot_q, NULL};
+            (ig_dot_kernel){tr->vec_dot_type, act->quantize_act, tr->vec_dot_q, NULL, NULL};
     }
     /* Each level inherits the one below; per-ISA kernels override entries. */
     for (int l = 1; l < N_LEVELS; l++) {

@@ -38,11 +38,23 @@
 typedef void (*ig_gemm_q_fn)(int64_t n, const void *w, size_t w_row_bytes, int nr, const void *xq,
                              size_t xq_row_bytes, int nc, float *y, size_t ldy);
 
+/*
+ * The same over weights in the r16 layout (tensor/pack.h): n_groups groups of
+ * 16 rows, the first at w, group_bytes apart, times nc tokens:
+ *   y[c * ldy + 16 * g + i] = vec_dot_q(row 16g + i, xq + c * xq_row_bytes, n)
+ * bit for bit, whatever n_groups and nc. aux: per token (aux_row_bytes
+ * apart) the n / 32 ig_pack_aux terms of its activations.
+ */
+typedef void (*ig_gemm_r16_fn)(int64_t n, const void *w, size_t group_bytes, int n_groups,
+                               const void *xq, size_t xq_row_bytes, const void *aux,
+                               size_t aux_row_bytes, int nc, float *y, size_t ldy);
+
 typedef struct ig_dot_kernel {
     uint32_t act_type;               /* ig_type the activations are converted to */
     ig_quantize_act_fn quantize_act; /* n floats -> n values of act_type */
     ig_vec_dot_q_fn vec_dot_q;       /* weight row . n converted activations */
     ig_gemm_q_fn gemm_q;             /* a tile of rows x tokens; NULL: loop vec_dot_q */
+    ig_gemm_r16_fn gemm_r16;         /* r16-packed weights; NULL: none at this level */
 } ig_dot_kernel;
 
 /*
@@ -66,5 +78,6 @@ void ig__dot_register_kquant_avx2(ig_dot_kernel *table);
 void ig__dot_register_kquant_avx512(ig_dot_kernel *table);
 void ig__dot_register_float_avx2(ig_dot_kernel *table);
 void ig__dot_register_float_avx512(ig_dot_kernel *table);
+void ig__dot_register_packed_avx512(ig_dot_kernel *table);
 
 #endif

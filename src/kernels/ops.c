@@ -3,11 +3,13 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/cpu.h"
 #include "base/error.h"
 #include "kernels/dot.h"
+#include "tensor/pack.h"
 #include "tensor/types.h"
 
 /* Bytes of one token's converted activations, padded to a cache line. */
@@ -26,8 +28,11 @@ typedef struct {
     const void *xq; /* [n_tokens] rows of `stride` bytes in k->act_type */
     void *scratch;  /* where phase 1 writes them (NULL for f32: xq is x) */
     size_t stride;
-    float *y;        /* [n_tokens][n_rows] */
-    long chunk_rows; /* rows per work item of phase 2 */
+    uint8_t *aux; /* packed w: [n_tokens] rows of aux_stride bytes of ig_pack_aux */
+    size_t aux_stride;
+    int64_t n_packed; /* packed w: rows in full groups (the rest are in row layout) */
+    float *y;         /* [n_tokens][n_rows] */
+    long chunk_rows;  /* rows per work item of phase 2 */
     long n_chunks;
     atomic_long next; /* next unclaimed chunk */
 } matmul_job;
@@ -37,9 +42,31 @@ static void quantize_worker(void *ctx, int ith, int nth) {
     const matmul_job *j = ctx;
     long lo, hi;
     ig_pool_range(j->n_tokens, ith, nth, &lo, &hi);
-    for (long t = lo; t < hi; t++)
-        j->k->quantize_act(j->x + (size_t)t * j->w->n_cols,
-                           (uint8_t *)j->scratch + (size_t)t * j->stride, j->w->n_cols);
+    for (long t = lo; t < hi; t++) {
+        uint8_t *xq = (uint8_t *)j->scratch + (size_t)t * j->stride;
+        j->k->quantize_act(j->x + (size_t)t * j->w->n_cols, xq, j->w->n_cols);
+        if (j->aux)
+            ig_pack_r16_act_aux(j->w->type, xq, j->w->n_cols,
+                                (ig_pack_aux *)(j->aux + (size_t)t * j->aux_stride));
+    }
+}
+
+/*
+ * Packed rows at a level with no r16 kernel (the level was lowered after the
+ * weights were packed): each row unpacked into a buffer, then the plain dot.
+ * Slow but exact; never the path a model loaded at this level takes.
+ */
+static void packed_rows_slow(const matmul_job *j, long lo, long hi) {
+    const ig_matrix *w = j->w;
+    uint8_t *row = malloc(w->row_bytes);
+    IG_ASSERT(row); /* a few KiB; there is no error path out of a matmul */
+    for (long r = lo; r < hi; r++) {
+        ig_pack_r16_get_row(w->type, w->data, w->row_bytes, w->n_rows, r, row);
+        for (int t = 0; t < j->n_tokens; t++)
+            j->y[(size_t)t * w->n_rows + r] =
+                j->k->vec_dot_q(row, (const uint8_t *)j->xq + (size_t)t * j->stride, w->n_cols);
+    }
+    free(row);
 }
 
 /* Tokens per gemm_q call: one call's activations (a few hundred KiB at most) stay in L2. */
@@ -66,8 +93,26 @@ static void dot_worker(void *ctx, int ith, int nth) {
     for (;;) {
         const long c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (c >= j->n_chunks) break;
-        const long lo = c * j->chunk_rows;
+        long lo = c * j->chunk_rows;
         const long hi = lo + j->chunk_rows < n_rows ? lo + j->chunk_rows : n_rows;
+        if (lo < j->n_packed) { /* lo is a multiple of 16: whole groups */
+            const long phi = hi < j->n_packed ? hi : (long)j->n_packed;
+            const ig_gemm_r16_fn r16 = j->k->gemm_r16;
+            if (!r16) {
+                packed_rows_slow(j, lo, phi);
+            } else {
+                for (int t0 = 0; t0 < j->n_tokens; t0 += TOKENS_PER_TILE) {
+                    const int nc =
+                        j->n_tokens - t0 < TOKENS_PER_TILE ? j->n_tokens - t0 : TOKENS_PER_TILE;
+                    r16(n_cols, base + (size_t)lo * rb, IG_PACK_ROWS * rb,
+                        (int)((phi - lo) / IG_PACK_ROWS), xq + (size_t)t0 * j->stride, j->stride,
+                        j->aux + (size_t)t0 * j->aux_stride, j->aux_stride, nc,
+                        j->y + (size_t)t0 * n_rows + lo, (size_t)n_rows);
+                }
+            }
+            lo = phi;
+            if (lo >= hi) continue;
+        }
         if (gemm) {
             for (int t0 = 0; t0 < j->n_tokens; t0 += TOKENS_PER_TILE) {
                 const int nc =
@@ -101,11 +146,24 @@ static long chunk_rows_for(const ig_matrix *w, int n_tokens, int nth) {
     return rows < 16 ? 16 : rows;
 }
 
+/* Bytes of one token's ig_pack_aux terms, padded to a cache line. */
+static size_t aux_stride(const ig_matrix *w) {
+    return ((size_t)(w->n_cols / 32) * sizeof(ig_pack_aux) + 63) & ~(size_t)63;
+}
+
 size_t ig_matmul_scratch_bytes(const ig_matrix *w, int n_tokens) {
     const ig_dot_kernel *k = ig_dot_kernel_get(w->type, IG_CPU_SCALAR);
     IG_ASSERT(k);
     if (k->act_type == IG_TYPE_F32 || n_tokens <= 0) return 0;
-    return (size_t)n_tokens * act_stride(k, w->n_cols);
+    size_t per = act_stride(k, w->n_cols);
+    if (w->packed) per += aux_stride(w);
+    return (size_t)n_tokens * per;
+}
+
+bool ig_matrix_pack_pays(const ig_matrix *w) {
+    if (!ig_pack_r16_supported(w->type) || w->n_rows < IG_PACK_ROWS) return false;
+    const ig_dot_kernel *k = ig_dot_kernel_get(w->type, ig_cpu_level_get());
+    return k && k->gemm_r16;
 }
 
 void ig_matmul(ig_pool *pool, const ig_matrix *w, const float *x, int n_tokens, float *y,
@@ -121,6 +179,11 @@ void ig_matmul(ig_pool *pool, const ig_matrix *w, const float *x, int n_tokens, 
     } else {
         IG_ASSERT(scratch && ((uintptr_t)scratch & 3) == 0);
         j.stride = act_stride(k, w->n_cols);
+        if (w->packed) {
+            j.aux = (uint8_t *)scratch + (size_t)n_tokens * j.stride;
+            j.aux_stride = aux_stride(w);
+            j.n_packed = w->n_rows / IG_PACK_ROWS * IG_PACK_ROWS;
+        }
         if (n_tokens == 1)
             quantize_worker(&j, 0, 1); /* not worth waking the pool */
         else
@@ -135,7 +198,16 @@ void ig_matmul(ig_pool *pool, const ig_matrix *w, const float *x, int n_tokens, 
 void ig_matrix_get_row(const ig_matrix *w, int64_t row, float *dst) {
     const ig_type_traits *tr = ig_type_get(w->type);
     IG_ASSERT(tr && tr->to_float && row >= 0 && row < w->n_rows);
-    tr->to_float((const uint8_t *)w->data + (size_t)row * w->row_bytes, dst, w->n_cols);
+    if (!w->packed) {
+        tr->to_float((const uint8_t *)w->data + (size_t)row * w->row_bytes, dst, w->n_cols);
+        return;
+    }
+    uint8_t block[64]; /* the largest packable block is 34 bytes */
+    IG_ASSERT(tr->blck_size == 32 && tr->type_size <= sizeof block);
+    for (int64_t b = 0; b < w->n_cols / 32; b++) {
+        ig_pack_r16_get_block(w->type, w->data, w->row_bytes, w->n_rows, row, b, block);
+        tr->to_float(block, dst + b * 32, 32);
+    }
 }
 
 void ig_rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {

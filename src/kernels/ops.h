@@ -11,19 +11,32 @@
 #ifndef IG_KERNELS_OPS_H
 #define IG_KERNELS_OPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "base/threadpool.h"
 
-/* A weight matrix as stored: n_rows rows of n_cols values of `type`. */
+/*
+ * A weight matrix: n_rows rows of n_cols values of `type`, in the file's row
+ * layout or, when `packed`, in the r16 layout of tensor/pack.h (same size).
+ */
 typedef struct ig_matrix {
     uint32_t type;    /* ig_type */
     int64_t n_cols;   /* inner dimension (GGUF ne[0]) */
     int64_t n_rows;   /* output dimension (GGUF ne[1]) */
     size_t row_bytes; /* bytes per row */
     const void *data; /* n_rows * row_bytes bytes */
+    bool packed;      /* data is in the r16 layout */
 } ig_matrix;
+
+/*
+ * Whether packing w (ig_pack_r16) pays at the current CPU level: its type
+ * has an r16 layout, the level has a kernel for it, and it has at least one
+ * full group of rows. A packed matrix still works at any level (a slow
+ * unpacking path), so lowering the level later is safe.
+ */
+bool ig_matrix_pack_pays(const ig_matrix *w);
 
 /*
  * y[t][r] = W[r] . x[t] for t < n_tokens; x is [n_tokens][n_cols], y is

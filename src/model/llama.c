@@ -28,6 +28,7 @@
 #include "kernels/ops.h"
 #include "model/model.h"
 #include "tensor/fp16.h"
+#include "tensor/pack.h"
 #include "tensor/types.h"
 
 typedef struct {
@@ -59,7 +60,9 @@ typedef struct {
     float *x, *xb, *q, *k, *v, *att_out, *h1, *h3;
     uint8_t *batched; /* [n_tokens] 1: sum F32 products in llama.cpp's batched order */
     int cap_seqs;
-    int *seq_count;     /* [n_seqs] per-sequence count of tokens wanting logits */
+    int *seq_count; /* [n_seqs] per-sequence count of tokens wanting logits */
+    void **packs;   /* repacked weight buffers we own (tensor/pack.h) */
+    int n_packs;
     void *act;          /* matmul scratch: activations converted for the integer dots */
     int cap_act_tokens; /* tokens `act` has room for in every matmul */
 } llama_model;
@@ -148,7 +151,29 @@ static void llama_free(void *impl) {
     free(m->batched);
     free(m->seq_count);
     free(m->act);
+    for (int i = 0; i < m->n_packs; i++) free(m->packs[i]);
+    free(m->packs);
     free(m);
+}
+
+/*
+ * Repack w into the r16 layout (tensor/pack.h) when that pays at this CPU
+ * level: decode reads the packed weights as one sequential stream. The file's
+ * pages for w are then released (they stay readable from the file). Results
+ * are bit-identical either way; IGNIS_REPACK=0 turns it off (for comparing).
+ * Out of memory leaves w as it is (slower, same results).
+ */
+static void pack_matrix(llama_model *m, const ig_gguf *g, ig_matrix *w) {
+    const char *env = getenv("IGNIS_REPACK");
+    if ((env && strcmp(env, "0") == 0) || !ig_matrix_pack_pays(w)) return;
+    const size_t bytes = (size_t)w->n_rows * w->row_bytes;
+    void *buf = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!buf) return;
+    ig_pack_r16(w->type, w->data, w->row_bytes, w->n_rows, buf);
+    ig_gguf_release(g, w->data, bytes);
+    w->data = buf;
+    w->packed = true;
+    m->packs[m->n_packs++] = buf;
 }
 
 static void add_matrix_size(ig_model_desc *d, const ig_matrix *w) {
@@ -295,6 +320,17 @@ ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc
         add_matrix_size(d, &L->w_down);
         d->n_params += 2 * n_embd;
         d->weight_bytes += 2 * n_embd * sizeof(float);
+    }
+    m->packs = calloc((size_t)n_layer * 7 + 1, sizeof *m->packs);
+    if (!m->packs) {
+        st = ig_errorf(err, IG_ENOMEM, "model: out of memory");
+        goto fail;
+    }
+    pack_matrix(m, g, &m->output);
+    for (uint32_t l = 0; l < n_layer; l++) {
+        llama_layer *L = &m->layers[l];
+        ig_matrix *ws[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7; i++) pack_matrix(m, g, ws[i]);
     }
     *desc = *d;
     *impl = m;

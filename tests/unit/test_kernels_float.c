@@ -275,7 +275,7 @@ Test(kernels_float, matmul_is_batch_invariant_at_every_level) {
     for (int64_t i = 0; i < N_TOK * n_cols; i++) x[i] = (float)rng_gauss(&s);
     for (size_t k = 0; k < N_TYPES; k++) {
         const uint32_t t = TYPES[k];
-        ig_matrix w = {t, n_cols, n_rows, (size_t)n_cols * elt_size(t), NULL};
+        ig_matrix w = {t, n_cols, n_rows, (size_t)n_cols * elt_size(t), NULL, false};
         uint8_t *data = malloc(w.row_bytes * n_rows);
         for (int64_t r = 0; r < n_rows; r++) {
             void *row = random_row(t, n_cols, 0.05, &s, tmp);

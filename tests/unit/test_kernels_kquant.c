@@ -373,7 +373,7 @@ Test(kernels_kquant, matmul_is_batch_invariant_with_threads) {
           *y7 = malloc(7 * n_rows * sizeof *y7), *y1 = malloc(n_rows * sizeof *y1);
     for (size_t k = 0; k < N_KTYPES; k++) {
         const uint32_t t = KTYPES[k];
-        ig_matrix w = {t, n_cols, n_rows, row_bytes(t, n_cols), NULL};
+        ig_matrix w = {t, n_cols, n_rows, row_bytes(t, n_cols), NULL, false};
         uint8_t *data = random_rows(t, n_cols, n_rows, &s);
         w.data = data;
         void *scratch = malloc(ig_matmul_scratch_bytes(&w, n_tok));

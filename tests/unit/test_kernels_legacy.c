@@ -284,7 +284,7 @@ Test(kernels_legacy, matmul_is_batch_and_thread_invariant) {
     for (size_t ti = 0; ti < N_LTYPES; ti++) {
         const uint32_t t = LTYPES[ti];
         uint8_t *data = random_rows(t, n, n_rows, &s);
-        const ig_matrix w = {t, n, n_rows, row_bytes(t, n), data};
+        const ig_matrix w = {t, n, n_rows, row_bytes(t, n), data, false};
         void *scratch = malloc(ig_matmul_scratch_bytes(&w, n_tok));
         for (int l = IG_CPU_SCALAR; l <= (int)saved; l++) {
             ig_cpu_level_set((ig_cpu_level)l);

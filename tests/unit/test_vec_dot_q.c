@@ -498,7 +498,7 @@ Test(vec_dot_q, matmul_equals_row_by_row_dots_with_threads_and_alone) {
     for (size_t k = 0; k < N_PAIRS; k++) {
         const uint32_t t = PAIRS[k].type;
         const ig_type_traits *tr = ig_type_get(t);
-        ig_matrix w = {t, n_cols, n_rows, 0, NULL};
+        ig_matrix w = {t, n_cols, n_rows, 0, NULL, false};
         cr_assert(ig_type_row_size(t, n_cols, &w.row_bytes));
         uint8_t *data = malloc(w.row_bytes * n_rows);
         for (int64_t r = 0; r < n_rows; r++)

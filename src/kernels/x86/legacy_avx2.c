@@ -392,9 +392,9 @@ DEFINE(q5_1, T_Q5_1)
 DEFINE(q8_0, T_Q8_0)
 
 void ig__dot_register_legacy_avx2(ig_dot_kernel *table) {
-    table[IG_TYPE_Q4_0] = (ig_dot_kernel){IG_TYPE_Q8_0, quantize_q8_0, dot_q4_0, gemm_q4_0};
-    table[IG_TYPE_Q4_1] = (ig_dot_kernel){IG_TYPE_Q8_1, quantize_q8_1, dot_q4_1, gemm_q4_1};
-    table[IG_TYPE_Q5_0] = (ig_dot_kernel){IG_TYPE_Q8_0, quantize_q8_0, dot_q5_0, gemm_q5_0};
-    table[IG_TYPE_Q5_1] = (ig_dot_kernel){IG_TYPE_Q8_1, quantize_q8_1, dot_q5_1, gemm_q5_1};
-    table[IG_TYPE_Q8_0] = (ig_dot_kernel){IG_TYPE_Q8_0, quantize_q8_0, dot_q8_0, gemm_q8_0};
+    table[IG_TYPE_Q4_0] = (ig_dot_kernel){IG_TYPE_Q8_0, quantize_q8_0, dot_q4_0, gemm_q4_0, NULL};
+    table[IG_TYPE_Q4_1] = (ig_dot_kernel){IG_TYPE_Q8_1, quantize_q8_1, dot_q4_1, gemm_q4_1, NULL};
+    table[IG_TYPE_Q5_0] = (ig_dot_kernel){IG_TYPE_Q8_0, quantize_q8_0, dot_q5_0, gemm_q5_0, NULL};
+    table[IG_TYPE_Q5_1] = (ig_dot_kernel){IG_TYPE_Q8_1, quantize_q8_1, dot_q5_1, gemm_q5_1, NULL};
+    table[IG_TYPE_Q8_0] = (ig_dot_kernel){IG_TYPE_Q8_0, quantize_q8_0, dot_q8_0, gemm_q8_0, NULL};
 }
