@@ -7,6 +7,7 @@ int ig_cli_tokenize(int argc, char **argv);
 int ig_cli_info(int argc, char **argv);
 int ig_cli_gen_model(int argc, char **argv);
 int ig_cli_bench(int argc, char **argv);
+int ig_cli_bench_http(int argc, char **argv); /* `ignis bench --url` */
 int ig_cli_serve(int argc, char **argv);
 int ig_cli_config(int argc, char **argv);
 
@@ -17,7 +18,8 @@ void ig_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ig_cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
 int ig_cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out);
 
-/* The default model: $IGNIS_MODEL, else $IGNIS_TEST_DATA/models/stories260K.gguf, else ../shared/... */
+/* The default model: $IGNIS_MODEL, else $IGNIS_TEST_DATA/models/stories260K.gguf, else
+ * ../shared/... */
 const char *ig_cli_default_model(void);
 
 #endif

@@ -25,6 +25,8 @@ static const char HELP[] =
     "       ignis bench --membw [-t N,..] [-o md|json]\n"
     "       ignis bench [-m MODEL]... --parallel N,.. [-n N] [--prompt-len L] [--shared-prefix N]\n"
     "                   [--no-prefix-cache] [-t N,..] [-r N] [-o md|json]\n"
+    "       ignis bench --url http://HOST:PORT [--parallel N,..] [...]   (HTTP load test;\n"
+    "                   `ignis bench --url x --help` lists its options)\n"
     "\n"
     "Measure speed as llama-bench does. pp: one forward pass over N prompt tokens (BOS, then\n"
     "random ids) from an empty cache. tg: N single-token steps from an empty context, each\n"
@@ -396,6 +398,10 @@ static json_t *engine_json_row(const engine_row *r, const char *cpu, const char 
 }
 
 int ig_cli_bench(int argc, char **argv) {
+    /* --url: the HTTP load generator (cmd_bench_http.c) takes every option. */
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--url") || !strncmp(argv[i], "--url=", 6))
+            return ig_cli_bench_http(argc, argv);
     enum {
         OPT_MEMBW = 256,
         OPT_MEMBW_GBPS,

@@ -106,6 +106,7 @@ int ig_cli_serve(int argc, char **argv) {
         if (!add_key(&keys, &n_keys, kl[i])) goto out;
     const char *kf = ig_config_get_string(cfg, "server.api_key_file");
     if (kf && *kf && !read_key_file(kf, &keys, &n_keys)) goto out;
+    sc.cors_origins = ig_config_get_list(cfg, "server.cors_origins", &sc.n_cors_origins);
     sc.api_keys = (const char *const *)keys;
     sc.n_api_keys = n_keys;
     sc.max_body_bytes = (size_t)ig_config_get_int(cfg, "server.max_body_bytes");

@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "base/cpu.h"
 #include "base/error.h"
 #include "tensor/types.h"
 
@@ -44,7 +45,10 @@ float ig_dot_f32_blocks(const float *w, const float *x, int64_t n) {
     return s;
 }
 
+typedef float (*dot_fn)(const float *w, const float *x, int64_t n);
+
 typedef struct {
+    dot_fn lanes, blocks; /* the fastest exact versions this CPU has */
     const ig_matrix *w;
     const float *x;
     int n_tokens;
@@ -65,7 +69,7 @@ static void f32_worker(void *ctx, int ith, int nth) {
             const float *xt = j->x + (size_t)t * n_cols;
             const bool lanes = j->lanes_ok && j->batched && j->batched[t];
             j->y[(size_t)t * n_rows + r] =
-                lanes ? ig_dot_f32_lanes(row, xt, n_cols) : ig_dot_f32_blocks(row, xt, n_cols);
+                lanes ? j->lanes(row, xt, n_cols) : j->blocks(row, xt, n_cols);
         }
     }
 }
@@ -73,6 +77,19 @@ static void f32_worker(void *ctx, int ith, int nth) {
 void ig_matmul_f32_ordered(ig_pool *pool, const ig_matrix *w, const float *x, int n_tokens,
                            const uint8_t *batched, float *y) {
     IG_ASSERT(w->type == IG_TYPE_F32);
-    f32_job j = {w, x, n_tokens, batched, w->n_cols % 16 == 0 && w->n_rows % 4 == 0, y};
+    f32_job j = {ig_dot_f32_lanes,
+                 ig_dot_f32_blocks,
+                 w,
+                 x,
+                 n_tokens,
+                 batched,
+                 w->n_cols % 16 == 0 && w->n_rows % 4 == 0,
+                 y};
+#ifdef IG_HAVE_X86_KERNELS
+    if (ig_cpu_level_get() >= IG_CPU_AVX2) {
+        j.lanes = ig__dot_f32_lanes_avx2;
+        j.blocks = ig__dot_f32_blocks_avx2;
+    }
+#endif
     ig_pool_run(pool, f32_worker, &j);
 }

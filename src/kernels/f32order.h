@@ -36,6 +36,11 @@ float ig_dot_f32_lanes(const float *w, const float *x, int64_t n);
 /* w . x over n values in ggml_vec_dot_f32 order (any n). */
 float ig_dot_f32_blocks(const float *w, const float *x, int64_t n);
 
+/* The same two orders with AVX2 + FMA (src/kernels/x86/f32order_avx2.c, x86-64
+ * builds only; the caller checks the CPU level): bit for bit equal to the above. */
+float ig__dot_f32_lanes_avx2(const float *w, const float *x, int64_t n);
+float ig__dot_f32_blocks_avx2(const float *w, const float *x, int64_t n);
+
 /*
  * y[t][r] = W[r] . x[t] for an F32 matrix W (w->type must be IG_TYPE_F32).
  * batched[t] != 0 selects the tinyBLAS order for token t where llama.cpp

@@ -15,9 +15,11 @@
  * writers never see a partial character; token pieces shown in logprobs
  * are sanitized separately.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "server/server_internal.h"
@@ -43,11 +45,49 @@ static bool push_lp(choice *ch, const ig_event *ev) {
     return true;
 }
 
+/*
+ * A suspended connection is out of libmicrohttpd's poll set, so a client
+ * that gives up on a non-streaming answer would only be noticed when the
+ * answer is written, after the whole generation. Instead the engine thread
+ * probes the socket as tokens arrive (at most every PROBE_US per request):
+ * recv(MSG_PEEK | MSG_DONTWAIT) returning 0 means the peer closed (a reset
+ * gives an error); then every choice is cancelled, which frees its KV
+ * blocks at the next step. A request still queued is probed from its first
+ * token on. The fd stays open while the connection is suspended and not
+ * completed (is_suspended && !is_gone, both under mu): MHD closes
+ * connections only after resuming them or in its completed path.
+ * (A client that half-closes its sending side and still waits would be
+ * taken for gone, as llama-server and vLLM do.)
+ */
+#define PROBE_US 20000
+
+/* mu held; true when the peer of a suspended non-streaming request closed. */
+static bool client_gone(req_ctx *c) {
+    if (c->is_stream || !c->conn || c->fd < 0 || !c->is_suspended || c->is_gone ||
+        c->is_client_gone)
+        return false;
+    int64_t now = ig__now_us();
+    if (now < c->next_probe_us) return false;
+    c->next_probe_us = now + PROBE_US;
+    char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+        return false;
+    c->is_client_gone = true;
+    return true;
+}
+
 void ig__gen_on_event(void *user, const ig_event *ev) {
     ig_server *s = user;
     choice *ch = (choice *)ev->user_data;
     req_ctx *c = ch->ctx;
+    ig_request_id live[IG_OAI_MAX_N];
+    int n_live = 0;
     pthread_mutex_lock(&c->mu);
+    if (ev->type == IG_EVENT_TOKEN && client_gone(c)) {
+        for (int i = 0; i < c->n_choices; i++)
+            if (!c->choices[i].is_finished && c->choices[i].id) live[n_live++] = c->choices[i].id;
+    }
     if (ev->text_len) ig__sbuf_add(&ch->text, ev->text, ev->text_len);
     if (ev->type == IG_EVENT_TOKEN && c->req.logprobs) push_lp(ch, ev);
     bool all_done = false;
@@ -78,6 +118,10 @@ void ig__gen_on_event(void *user, const ig_event *ev) {
         atomic_fetch_sub(&s->n_inflight, 1);
     }
     pthread_mutex_unlock(&c->mu);
+    if (n_live)
+        ig_log_event(IG_SERVER_LOG_DEBUG, "disconnect",
+                     "%s: the client closed while waiting; cancelling", c->request_id);
+    for (int i = 0; i < n_live; i++) ig_engine_cancel(s->engine, live[i]);
     if (ev->type == IG_EVENT_FINISHED && ev->stats) ig_metrics_request(&s->metrics, ev->stats);
     if (ev->type == IG_EVENT_FINISHED) ig__ctx_unref(c); /* the engine's reference */
 }
@@ -465,6 +509,14 @@ static json_t *full_response(req_ctx *c) {
 
 /* All choices finished (non-streaming): the answer. */
 static enum MHD_Result gen_answer(req_ctx *c) {
+    pthread_mutex_lock(&c->mu);
+    bool is_client_gone = c->is_client_gone;
+    pthread_mutex_unlock(&c->mu);
+    if (is_client_gone) { /* nobody to answer: close (logged as 499) */
+        free(c->error_msg);
+        c->error_msg = strdup("client disconnected");
+        return MHD_NO;
+    }
     for (int i = 0; i < c->n_choices; i++) {
         choice *ch = &c->choices[i];
         ig_oai_error e;
@@ -499,13 +551,16 @@ enum MHD_Result ig__gen_start(req_ctx *c, ig_oai_kind kind) {
         if (!r) return MHD_NO;
         MHD_add_response_header(r, "Content-Type", "text/event-stream");
         MHD_add_response_header(r, "Cache-Control", "no-cache");
-        MHD_add_response_header(r, "x-request-id", c->request_id);
+        ig__add_common_headers(c, r);
         c->status = 200;
         enum MHD_Result ok = MHD_queue_response(c->conn, 200, r);
         MHD_destroy_response(r);
         return ok;
     }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     pthread_mutex_lock(&c->mu);
+    c->fd = ci ? ci->connect_fd : -1;
     bool done = c->n_finished == c->n_choices;
     if (!done) {
         c->is_suspended = true;
@@ -622,6 +677,7 @@ enum MHD_Result ig__jobs_submit(req_ctx *c) {
     pthread_mutex_init(&j->mu, NULL);
     j->refs = 1; /* the jobs table's */
     j->srv = s;
+    j->fd = -1;
     j->is_gen = j->is_job = true;
     j->route = IG_ROUTE_INFERENCE;
     j->start_us = ig__now_us();

@@ -74,7 +74,78 @@ void ig__new_id(ig_server *s, const char *prefix, char *out, size_t cap) {
              (unsigned long long)(seq & 0xffff));
 }
 
+/* RFC 9110 token characters (header names). */
+static bool is_token_char(char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
 /* ---- responses ---- */
+
+/*
+ * CORS, as vLLM (Starlette's middleware) and llama-server do it: a request
+ * whose Origin is in server.cors_origins (or any Origin, with "*") gets
+ * Access-Control-Allow-Origin on its answer, whatever the status: "*" for
+ * the wildcard, else the Origin itself plus "Vary: Origin" so caches keep
+ * answers to different origins apart. A preflight (OPTIONS with
+ * Access-Control-Request-Method) is answered 204 before routing and without
+ * the API key (browsers never send credentials on preflights). No origins
+ * configured: no CORS headers, and OPTIONS is an unknown method (405/404).
+ */
+static const char *cors_origin(req_ctx *c) {
+    ig_server *s = c->srv;
+    if (s->n_cors_origins == 0) return NULL;
+    const char *o = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Origin");
+    if (!o || !*o) return NULL;
+    if (s->is_cors_any) return "*";
+    for (size_t i = 0; i < s->n_cors_origins; i++)
+        if (!strcmp(s->cors_origins[i], o)) return o;
+    return NULL;
+}
+
+void ig__add_common_headers(req_ctx *c, struct MHD_Response *r) {
+    MHD_add_response_header(r, "x-request-id", c->request_id);
+    const char *o = c->conn ? cors_origin(c) : NULL;
+    if (!o) return;
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", o);
+    MHD_add_response_header(r, "Access-Control-Expose-Headers", "x-request-id, Retry-After");
+    if (strcmp(o, "*") != 0) MHD_add_response_header(r, "Vary", "Origin");
+}
+
+/* Header names a preflight may ask for: tokens separated by commas and spaces. */
+static bool is_header_list(const char *h) {
+    if (strlen(h) > 512) return false;
+    for (const char *p = h; *p; p++)
+        if (!is_token_char(*p) && *p != ',' && *p != ' ') return false;
+    return true;
+}
+
+static enum MHD_Result cors_preflight(req_ctx *c) {
+    if (!cors_origin(c)) {
+        ig_oai_error e;
+        ig_oai_fail(&e, 403, NULL, "cors_origin_not_allowed",
+                    "this Origin is not allowed (server.cors_origins)");
+        return ig__respond_error(c, &e);
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    ig__add_common_headers(c, r);
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    /* The usual ones, plus whatever the browser asks for (the OpenAI SDKs
+     * send their own x-stainless-* headers), as Starlette's allow_headers=*. */
+    const char *want =
+        MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+    char allow[640];
+    snprintf(allow, sizeof allow, "Authorization, Content-Type, X-Request-Id%s%s",
+             want && *want && is_header_list(want) ? ", " : "",
+             want && *want && is_header_list(want) ? want : "");
+    MHD_add_response_header(r, "Access-Control-Allow-Headers", allow);
+    MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    c->status = 204;
+    enum MHD_Result ok = MHD_queue_response(c->conn, 204, r);
+    MHD_destroy_response(r);
+    return ok;
+}
 
 enum MHD_Result ig__respond(req_ctx *c, int status, char *body, const char *content_type) {
     if (!body) {
@@ -90,7 +161,7 @@ enum MHD_Result ig__respond(req_ctx *c, int status, char *body, const char *cont
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", content_type);
-    MHD_add_response_header(r, "x-request-id", c->request_id);
+    ig__add_common_headers(c, r);
     if (status == 503 || status == 429) MHD_add_response_header(r, "Retry-After", "1");
     if (status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
     c->status = status;
@@ -141,6 +212,7 @@ static req_ctx *ctx_new(ig_server *s, struct MHD_Connection *conn, const char *u
     c->refs = 1;
     c->srv = s;
     c->conn = conn;
+    c->fd = -1;
     c->start_us = ig__now_us();
     c->created_unix = (int64_t)time(NULL);
     c->route = IG_ROUTE_OTHER;
@@ -204,6 +276,9 @@ static enum MHD_Result dispatch(req_ctx *c) {
     else if (!strcmp(p, "/results"))
         r = IG_ROUTE_RESULTS, want = "GET";
     c->route = r;
+    if (!strcmp(c->method, "OPTIONS") && s->n_cors_origins > 0 &&
+        MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Access-Control-Request-Method"))
+        return cors_preflight(c);
     if (!want) {
         char msg[256];
         snprintf(msg, sizeof msg, "no route for %s %.160s", c->method, p);
@@ -435,6 +510,16 @@ ig_status ig_server_new(const ig_server_config *cfg, ig_model *model, ig_server 
     s->jobs = calloc((size_t)(cfg->max_jobs > 0 ? cfg->max_jobs : 1), sizeof *s->jobs);
     if (!s->jobs) goto fail;
     if ((st = ig_auth_new(cfg->api_keys, cfg->n_api_keys, &s->auth, err))) goto fail;
+    if (cfg->n_cors_origins) {
+        s->cors_origins = calloc(cfg->n_cors_origins, sizeof *s->cors_origins);
+        if (!s->cors_origins) goto fail;
+        for (size_t i = 0; i < cfg->n_cors_origins; i++) {
+            if (!(s->cors_origins[i] = strdup(cfg->cors_origins[i]))) goto fail;
+            s->n_cors_origins = i + 1;
+            s->is_cors_any |= !strcmp(cfg->cors_origins[i], "*");
+        }
+    }
+    s->cfg.cors_origins = NULL; /* the copies above are used */
     if ((st = load_template(s, err))) goto fail;
     s->bos_text = token_text(model->vocab, model->vocab->bos_id);
     s->eos_text = token_text(model->vocab, model->vocab->eos_id);
@@ -552,6 +637,8 @@ void ig_server_free(ig_server *s) {
     free(s->bos_text);
     free(s->eos_text);
     ig_auth_free(s->auth);
+    for (size_t i = 0; i < s->n_cors_origins; i++) free(s->cors_origins[i]);
+    free(s->cors_origins);
     ig_metrics_deinit(&s->metrics);
     pthread_mutex_destroy(&s->jobs_mu);
     free(s);

@@ -45,6 +45,9 @@ typedef struct ig_server_config {
     const char *model_path;      /* for the default model id and /v1/models */
     const char *const *api_keys; /* [n_api_keys] accepted bearer keys; none: no auth */
     size_t n_api_keys;
+    const char *const *cors_origins; /* [n_cors_origins] origins allowed by CORS ("*": any),
+                                        copied; none: no CORS headers */
+    size_t n_cors_origins;
     const char *chat_template; /* builtin name or a file; NULL: the model's own */
     size_t max_body_bytes;     /* larger bodies get 413; default 8 MiB */
     int max_connections;       /* concurrent connections; default 512 */

@@ -111,7 +111,12 @@ struct req_ctx {
     bool is_suspended; /* guarded by mu */
     bool is_gone;      /* MHD completed the request; never resume; guarded by mu */
     bool is_inflight;  /* counted in srv->n_inflight */
-    ig_sbuf out;       /* stream: bytes ready to send */
+    /* non-streaming: the connection's socket, probed for a closed peer while
+     * suspended (gen.c, client_gone); -1 when unknown */
+    int fd;
+    int64_t next_probe_us; /* guarded by mu */
+    bool is_client_gone;   /* the peer closed while we waited; guarded by mu */
+    ig_sbuf out;           /* stream: bytes ready to send */
     size_t out_off;
     bool is_usage_sent, is_done_sent;
     int64_t job_created_ms; /* job: wall-clock ms at submit */
@@ -123,6 +128,9 @@ typedef struct ig_server {
     ig_engine *engine;
     struct MHD_Daemon *mhd;
     ig_auth *auth;
+    char **cors_origins; /* copies of cfg.cors_origins (cfg's pointer is not kept) */
+    size_t n_cors_origins;
+    bool is_cors_any; /* "*" is among them */
     ig_metrics metrics;
     ig_chat_template *tmpl; /* NULL: chat requests get a 400 */
     char tmpl_name[64];     /* where the template came from, for the log */
@@ -150,6 +158,9 @@ enum MHD_Result ig__respond(req_ctx *c, int status, char *body, const char *cont
 enum MHD_Result ig__respond_json(req_ctx *c, int status, json_t *obj); /* takes obj */
 enum MHD_Result ig__respond_error(req_ctx *c, const ig_oai_error *e);
 void ig__ctx_unref(req_ctx *c);
+/* Headers every response gets: x-request-id, and the CORS ones when the
+ * request's Origin is allowed. */
+void ig__add_common_headers(req_ctx *c, struct MHD_Response *r);
 void ig__new_id(ig_server *s, const char *prefix, char *out, size_t cap);
 
 /* gen.c */

@@ -73,13 +73,14 @@ req() {
     fi
 }
 
-# stream PATH BODY: a streaming request with curl -N; like req.
+# stream PATH BODY [curl args...]: a streaming request with curl -N; like req.
 stream() {
+    local path=$1 body=$2; shift 2
     n_req=$((n_req + 1))
     BODY=$tmp/r$n_req.body
     HDR=$tmp/r$n_req.hdr
     STATUS=$(curl -sN --max-time 20 -o "$BODY" -D "$HDR" -w '%{http_code}' \
-        -H 'Content-Type: application/json' --data-binary "$2" "http://127.0.0.1:$PORT$1")
+        -H 'Content-Type: application/json' --data-binary "$body" "$@" "http://127.0.0.1:$PORT$path")
 }
 
 # check NAME PYTHON_EXPR: queued, evaluated at the end in one python3 run (python starts slowly
@@ -252,6 +253,27 @@ req GET /metrics
 check "disconnect counted as cancelled" "any(l.startswith('ignis_request_success_total') and 'cancelled' in l and not l.endswith(' 0') for l in b.splitlines())"
 check "/metrics exposition" "all(k in b for k in ['# TYPE ignis_http_requests_total counter', 'ignis_time_to_first_token_seconds_bucket', 'ignis_inter_token_latency_seconds_bucket', 'ignis_e2e_request_latency_seconds_count', 'ignis_prompt_tokens_total', 'ignis_generation_tokens_total', 'ignis_num_requests_waiting', 'ignis_num_requests_running', 'ignis_kv_cache_usage_ratio', 'ignis_prefix_cache_hit_rate', 'ignis_process_resident_memory_bytes', 'status=\"413\"', 'status=\"400\"'])"
 
+# --- a client that disconnects while waiting for a NON-streaming answer: noticed while the
+# connection is suspended, every choice cancelled (not run to the end), KV blocks back to 0.
+# 16 choices x 2000 tokens (end of text banned) take seconds; the client leaves after 0.5 s.
+metric() { sed -n "s/^$1{[^}]*$2[^}]*} \([0-9.e+]*\)$/\1/p" "$BODY" | head -1; }
+req GET /metrics
+cancelled0=$(metric ignis_request_success_total 'finished_reason="cancelled"')
+length0=$(metric ignis_request_success_total 'finished_reason="length"')
+curl -s --max-time 0.5 "http://127.0.0.1:$PORT/v1/completions" -o /dev/null \
+    -d '{"prompt":"Once upon a time","max_tokens":2000,"n":16,"temperature":1,"logit_bias":{"2":-100}}'
+for _ in $(seq 100); do
+    req GET /health
+    grep -q '"in_flight":0,"queue":0,"running":0,"kv_cache":{"usage":0.0,"blocks_used":0' "$BODY" && break
+    sleep 0.1
+done
+check "non-streaming disconnect frees the KV blocks" "j['running'] == 0 and j['queue'] == 0 and j['kv_cache']['blocks_used'] == 0 and j['requests']['in_flight'] == 0"
+req GET /metrics
+cancelled1=$(metric ignis_request_success_total 'finished_reason="cancelled"')
+length1=$(metric ignis_request_success_total 'finished_reason="length"')
+[ "$((cancelled1 - cancelled0))" = 16 ] && [ "$length1" = "$length0" ] && ok ||
+    bad "non-streaming disconnect: cancelled $cancelled0 -> $cancelled1 (want +16), length $length0 -> $length1 (want unchanged)"
+
 # --- chat with a named builtin template (chatml)
 start_server chat --chat-template chatml
 CHAT_PID=$PID
@@ -266,6 +288,43 @@ check "chat stream: role first, empty delta with finish, usage, [DONE]" "ev[0]['
 expect_error "chat unsupported content part" 400 messages POST /v1/chat/completions '{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}'
 expect_error "chat tools unsupported" 400 tools POST /v1/chat/completions '{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}]}'
 stop_server "$CHAT_PID"
+
+# --- CORS: allowed origins get Access-Control-Allow-Origin (+ Vary) on every answer, errors
+# included; preflights get 204 without the API key; other origins get nothing (403 preflight)
+start_server cors --cors-origin https://a.example --cors-origin http://localhost:3000 --api-key k1
+CORS_PID=$PID
+A='Origin: https://a.example'
+req OPTIONS /v1/chat/completions "" -H "$A" -H 'Access-Control-Request-Method: POST' \
+    -H 'Access-Control-Request-Headers: authorization, content-type, x-stainless-os'
+[ "$STATUS" = 204 ] && ok || bad "CORS preflight: $STATUS $(head -c 200 "$BODY")"
+check "CORS preflight headers" "'access-control-allow-origin: https://a.example\n' in h and 'vary: origin' in h and 'access-control-allow-methods:' in h and all(m in h.split('access-control-allow-methods:')[1].split('\n')[0] for m in ('get', 'post', 'options')) and all(x in h.split('access-control-allow-headers:')[1].split('\n')[0] for x in ('authorization', 'content-type', 'x-stainless-os')) and 'access-control-max-age: 600' in h and b == ''"
+req OPTIONS /v1/completions "" -H 'Origin: https://evil.example' -H 'Access-Control-Request-Method: POST'
+[ "$STATUS" = 403 ] && ok || bad "CORS preflight from another origin: $STATUS"
+check "no CORS headers for another origin's preflight" "'access-control-allow' not in h"
+req POST /v1/completions '{"prompt":"Once","max_tokens":2}' -H "$A" -H 'Authorization: Bearer k1'
+[ "$STATUS" = 200 ] && ok || bad "CORS POST: $STATUS"
+check "CORS on an answer" "'access-control-allow-origin: https://a.example\n' in h and 'vary: origin' in h and 'x-request-id' in h.split('access-control-expose-headers:')[1].split('\n')[0]"
+req POST /v1/completions '{"prompt":"Once","max_tokens":2}' -H 'Origin: http://localhost:3000'
+[ "$STATUS" = 401 ] && ok || bad "CORS POST without the key: $STATUS"
+check "CORS on an error answer (the page can read it)" "'access-control-allow-origin: http://localhost:3000\n' in h"
+stream /v1/completions '{"prompt":"Once","max_tokens":2,"stream":true}' -H "$A" -H 'Authorization: Bearer k1'
+check "CORS on a stream" "'access-control-allow-origin: https://a.example\n' in h and ev[-1] == '[DONE]'"
+req GET /health "" -H 'Origin: https://evil.example'
+check "no CORS headers for another origin" "'access-control-allow' not in h and 'vary:' not in h"
+req GET /health
+check "no CORS headers without an Origin" "'access-control-allow' not in h"
+stop_server "$CORS_PID"
+start_server corsany --cors-origin '*'
+CORS_PID=$PID
+req GET /v1/models "" -H 'Origin: https://anything.example'
+check "CORS wildcard: *, no Vary" "'access-control-allow-origin: *\n' in h and 'vary:' not in h"
+req OPTIONS /v1/models "" -H 'Origin: https://x.example' -H 'Access-Control-Request-Method: GET'
+[ "$STATUS" = 204 ] && ok || bad "CORS wildcard preflight: $STATUS"
+stop_server "$CORS_PID"
+PORT=$MAIN_PORT
+req OPTIONS /v1/completions "" -H "$A" -H 'Access-Control-Request-Method: POST'
+[ "$STATUS" = 405 ] && ok || bad "OPTIONS without CORS configured: $STATUS"
+check "no CORS headers when not configured" "'access-control-allow' not in h"
 
 # --- a half-sent request on a server with a 1 s idle timeout is closed; others are served meanwhile
 start_server slow --idle-timeout 1
