@@ -20,21 +20,25 @@ static size_t act_stride(const ig_dot_kernel *k, int64_t n_cols) {
     return (bytes + 63) & ~(size_t)63;
 }
 
+enum { MAX_W = 3 }; /* matrices one job may cover (ig_matmul_n) */
+
 typedef struct {
-    const ig_matrix *w;
     const ig_dot_kernel *k;
+    uint32_t type;  /* every matrix's type */
+    int64_t n_cols; /* every matrix's width */
     const float *x; /* [n_tokens][n_cols] */
     int n_tokens;
     const void *xq; /* [n_tokens] rows of `stride` bytes in k->act_type */
     void *scratch;  /* where phase 1 writes them (NULL for f32: xq is x) */
     size_t stride;
-    uint8_t *aux; /* packed w: [n_tokens] rows of aux_stride bytes of ig_pack_aux */
+    uint8_t *aux; /* some w packed: [n_tokens] rows of aux_stride bytes of ig_pack_aux */
     size_t aux_stride;
-    int64_t n_packed; /* packed w: rows in full groups (the rest are in row layout) */
-    float *y;         /* [n_tokens][n_rows] */
-    long chunk_rows;  /* rows per work item of phase 2 */
-    long n_chunks;
-    atomic_long next; /* next unclaimed chunk */
+    int n_w;
+    const ig_matrix *w[MAX_W];
+    float *y[MAX_W];             /* [n_tokens][w->n_rows] each */
+    long chunk_rows[MAX_W];      /* rows per work item of phase 2 */
+    long first_chunk[MAX_W + 1]; /* matrix m's chunks are first_chunk[m] .. [m + 1] - 1 */
+    atomic_long next;            /* next unclaimed chunk */
 } matmul_job;
 
 /* Phase 1: threads split the tokens and convert their activations. */
@@ -44,9 +48,9 @@ static void quantize_worker(void *ctx, int ith, int nth) {
     ig_pool_range(j->n_tokens, ith, nth, &lo, &hi);
     for (long t = lo; t < hi; t++) {
         uint8_t *xq = (uint8_t *)j->scratch + (size_t)t * j->stride;
-        j->k->quantize_act(j->x + (size_t)t * j->w->n_cols, xq, j->w->n_cols);
+        j->k->quantize_act(j->x + (size_t)t * j->n_cols, xq, j->n_cols);
         if (j->aux)
-            ig_pack_r16_act_aux(j->w->type, xq, j->w->n_cols,
+            ig_pack_r16_act_aux(j->type, xq, j->n_cols,
                                 (ig_pack_aux *)(j->aux + (size_t)t * j->aux_stride));
     }
 }
@@ -56,14 +60,14 @@ static void quantize_worker(void *ctx, int ith, int nth) {
  * weights were packed): each row unpacked into a buffer, then the plain dot.
  * Slow but exact; never the path a model loaded at this level takes.
  */
-static void packed_rows_slow(const matmul_job *j, long lo, long hi) {
-    const ig_matrix *w = j->w;
+static void packed_rows_slow(const matmul_job *j, int m, long lo, long hi) {
+    const ig_matrix *w = j->w[m];
     uint8_t *row = malloc(w->row_bytes);
     IG_ASSERT(row); /* a few KiB; there is no error path out of a matmul */
     for (long r = lo; r < hi; r++) {
         ig_pack_r16_get_row(w->type, w->data, w->row_bytes, w->n_rows, r, row);
         for (int t = 0; t < j->n_tokens; t++)
-            j->y[(size_t)t * w->n_rows + r] =
+            j->y[m][(size_t)t * w->n_rows + r] =
                 j->k->vec_dot_q(row, (const uint8_t *)j->xq + (size_t)t * j->stride, w->n_cols);
     }
     free(row);
@@ -80,54 +84,61 @@ enum { TOKENS_PER_TILE = 64 };
  * its row and its token (the kernels guarantee it for any tile shape), so
  * how chunks fall to threads does not change any value.
  */
+static void run_chunk(const matmul_job *j, int m, long c) {
+    const ig_matrix *w = j->w[m];
+    float *y = j->y[m];
+    const uint8_t *base = w->data;
+    const uint8_t *xq = j->xq;
+    const int64_t n_cols = w->n_cols, n_rows = w->n_rows;
+    const int64_t n_packed = w->packed ? n_rows / IG_PACK_ROWS * IG_PACK_ROWS : 0;
+    const size_t rb = w->row_bytes;
+    const ig_gemm_q_fn gemm = j->k->gemm_q;
+    const ig_vec_dot_q_fn dot = j->k->vec_dot_q;
+    long lo = c * j->chunk_rows[m];
+    const long hi = lo + j->chunk_rows[m] < n_rows ? lo + j->chunk_rows[m] : n_rows;
+    if (lo < n_packed) { /* lo is a multiple of 16: whole groups */
+        const long phi = hi < n_packed ? hi : (long)n_packed;
+        const ig_gemm_r16_fn r16 = j->k->gemm_r16;
+        if (!r16) {
+            packed_rows_slow(j, m, lo, phi);
+        } else {
+            for (int t0 = 0; t0 < j->n_tokens; t0 += TOKENS_PER_TILE) {
+                const int nc =
+                    j->n_tokens - t0 < TOKENS_PER_TILE ? j->n_tokens - t0 : TOKENS_PER_TILE;
+                r16(n_cols, base + (size_t)lo * rb, IG_PACK_ROWS * rb,
+                    (int)((phi - lo) / IG_PACK_ROWS), xq + (size_t)t0 * j->stride, j->stride,
+                    j->aux + (size_t)t0 * j->aux_stride, j->aux_stride, nc,
+                    y + (size_t)t0 * n_rows + lo, (size_t)n_rows);
+            }
+        }
+        lo = phi;
+        if (lo >= hi) return;
+    }
+    if (gemm) {
+        for (int t0 = 0; t0 < j->n_tokens; t0 += TOKENS_PER_TILE) {
+            const int nc = j->n_tokens - t0 < TOKENS_PER_TILE ? j->n_tokens - t0 : TOKENS_PER_TILE;
+            gemm(n_cols, base + (size_t)lo * rb, rb, (int)(hi - lo), xq + (size_t)t0 * j->stride,
+                 j->stride, nc, y + (size_t)t0 * n_rows + lo, (size_t)n_rows);
+        }
+    } else {
+        for (long r = lo; r < hi; r++) {
+            const void *row = base + (size_t)r * rb;
+            for (int t = 0; t < j->n_tokens; t++)
+                y[(size_t)t * n_rows + r] = dot(row, xq + (size_t)t * j->stride, n_cols);
+        }
+    }
+}
+
 static void dot_worker(void *ctx, int ith, int nth) {
     (void)ith;
     (void)nth;
     matmul_job *j = ctx;
-    const uint8_t *base = j->w->data;
-    const uint8_t *xq = j->xq;
-    const int64_t n_cols = j->w->n_cols, n_rows = j->w->n_rows;
-    const size_t rb = j->w->row_bytes;
-    const ig_gemm_q_fn gemm = j->k->gemm_q;
-    const ig_vec_dot_q_fn dot = j->k->vec_dot_q;
     for (;;) {
         const long c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-        if (c >= j->n_chunks) break;
-        long lo = c * j->chunk_rows;
-        const long hi = lo + j->chunk_rows < n_rows ? lo + j->chunk_rows : n_rows;
-        if (lo < j->n_packed) { /* lo is a multiple of 16: whole groups */
-            const long phi = hi < j->n_packed ? hi : (long)j->n_packed;
-            const ig_gemm_r16_fn r16 = j->k->gemm_r16;
-            if (!r16) {
-                packed_rows_slow(j, lo, phi);
-            } else {
-                for (int t0 = 0; t0 < j->n_tokens; t0 += TOKENS_PER_TILE) {
-                    const int nc =
-                        j->n_tokens - t0 < TOKENS_PER_TILE ? j->n_tokens - t0 : TOKENS_PER_TILE;
-                    r16(n_cols, base + (size_t)lo * rb, IG_PACK_ROWS * rb,
-                        (int)((phi - lo) / IG_PACK_ROWS), xq + (size_t)t0 * j->stride, j->stride,
-                        j->aux + (size_t)t0 * j->aux_stride, j->aux_stride, nc,
-                        j->y + (size_t)t0 * n_rows + lo, (size_t)n_rows);
-                }
-            }
-            lo = phi;
-            if (lo >= hi) continue;
-        }
-        if (gemm) {
-            for (int t0 = 0; t0 < j->n_tokens; t0 += TOKENS_PER_TILE) {
-                const int nc =
-                    j->n_tokens - t0 < TOKENS_PER_TILE ? j->n_tokens - t0 : TOKENS_PER_TILE;
-                gemm(n_cols, base + (size_t)lo * rb, rb, (int)(hi - lo),
-                     xq + (size_t)t0 * j->stride, j->stride, nc, j->y + (size_t)t0 * n_rows + lo,
-                     (size_t)n_rows);
-            }
-        } else {
-            for (long r = lo; r < hi; r++) {
-                const void *row = base + (size_t)r * rb;
-                for (int t = 0; t < j->n_tokens; t++)
-                    j->y[(size_t)t * n_rows + r] = dot(row, xq + (size_t)t * j->stride, n_cols);
-            }
-        }
+        if (c >= j->first_chunk[j->n_w]) break;
+        int m = 0;
+        while (c >= j->first_chunk[m + 1]) m++;
+        run_chunk(j, m, c - j->first_chunk[m]);
     }
 }
 
@@ -166,33 +177,61 @@ bool ig_matrix_pack_pays(const ig_matrix *w) {
     return k && k->gemm_r16;
 }
 
-void ig_matmul(ig_pool *pool, const ig_matrix *w, const float *x, int n_tokens, float *y,
-               void *scratch) {
-    const ig_dot_kernel *k = ig_dot_kernel_get(w->type, ig_cpu_level_get());
+void ig_matmul_n(ig_pool *pool, int n_w, const ig_matrix *const *ws, const float *x, int n_tokens,
+                 float *const *ys, void *scratch) {
+    IG_ASSERT(n_w >= 1 && n_w <= MAX_W);
+    bool same = true;
+    for (int i = 1; i < n_w; i++)
+        same = same && ws[i]->type == ws[0]->type && ws[i]->n_cols == ws[0]->n_cols;
+    if (!same) {
+        for (int i = 0; i < n_w; i++) ig_matmul_n(pool, 1, &ws[i], x, n_tokens, &ys[i], scratch);
+        return;
+    }
+    const ig_matrix *w0 = ws[0];
+    const ig_dot_kernel *k = ig_dot_kernel_get(w0->type, ig_cpu_level_get());
     IG_ASSERT(k);
-    matmul_job j = {
-        .w = w, .k = k, .x = x, .n_tokens = n_tokens, .xq = scratch, .scratch = scratch, .y = y};
+    matmul_job j = {.k = k,
+                    .type = w0->type,
+                    .n_cols = w0->n_cols,
+                    .x = x,
+                    .n_tokens = n_tokens,
+                    .xq = scratch,
+                    .scratch = scratch,
+                    .n_w = n_w};
+    bool any_packed = false;
+    for (int i = 0; i < n_w; i++) any_packed = any_packed || ws[i]->packed;
     if (k->act_type == IG_TYPE_F32) {
         /* f32 activations are used as they are: no conversion, no scratch */
         j.xq = x;
-        j.stride = (size_t)w->n_cols * sizeof(float);
+        j.stride = (size_t)w0->n_cols * sizeof(float);
     } else {
         IG_ASSERT(scratch && ((uintptr_t)scratch & 3) == 0);
-        j.stride = act_stride(k, w->n_cols);
-        if (w->packed) {
+        j.stride = act_stride(k, w0->n_cols);
+        if (any_packed) {
             j.aux = (uint8_t *)scratch + (size_t)n_tokens * j.stride;
-            j.aux_stride = aux_stride(w);
-            j.n_packed = w->n_rows / IG_PACK_ROWS * IG_PACK_ROWS;
+            j.aux_stride = aux_stride(w0);
         }
         if (n_tokens == 1)
             quantize_worker(&j, 0, 1); /* not worth waking the pool */
         else
             ig_pool_run(pool, quantize_worker, &j);
     }
-    j.chunk_rows = chunk_rows_for(w, n_tokens, pool ? ig_pool_size(pool) : 1);
-    j.n_chunks = (long)((w->n_rows + j.chunk_rows - 1) / j.chunk_rows);
+    const int nth = pool ? ig_pool_size(pool) : 1;
+    j.first_chunk[0] = 0;
+    for (int i = 0; i < n_w; i++) {
+        j.w[i] = ws[i];
+        j.y[i] = ys[i];
+        j.chunk_rows[i] = chunk_rows_for(ws[i], n_tokens, nth);
+        j.first_chunk[i + 1] =
+            j.first_chunk[i] + (long)((ws[i]->n_rows + j.chunk_rows[i] - 1) / j.chunk_rows[i]);
+    }
     atomic_init(&j.next, 0);
     ig_pool_run(pool, dot_worker, &j);
+}
+
+void ig_matmul(ig_pool *pool, const ig_matrix *w, const float *x, int n_tokens, float *y,
+               void *scratch) {
+    ig_matmul_n(pool, 1, &w, x, n_tokens, &y, scratch);
 }
 
 void ig_matrix_get_row(const ig_matrix *w, int64_t row, float *dst) {

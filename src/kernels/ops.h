@@ -53,6 +53,17 @@ bool ig_matrix_pack_pays(const ig_matrix *w);
 void ig_matmul(ig_pool *pool, const ig_matrix *w, const float *x, int n_tokens, float *y,
                void *scratch);
 
+/*
+ * ys[i] = ws[i] x for n_w (1 to 3) matrices that share the input x (Q, K and
+ * V; gate and up): bit for bit what n_w ig_matmul calls give, with the
+ * activations converted once and one pass of the pool over all the
+ * matrices' rows (one thread wake-up instead of n_w). Matrices of different
+ * types or widths fall back to separate calls. scratch: the largest
+ * ig_matmul_scratch_bytes of the matrices.
+ */
+void ig_matmul_n(ig_pool *pool, int n_w, const ig_matrix *const *ws, const float *x, int n_tokens,
+                 float *const *ys, void *scratch);
+
 /* Scratch bytes ig_matmul needs for n_tokens tokens of weights w (0 for f32 weights). */
 size_t ig_matmul_scratch_bytes(const ig_matrix *w, int n_tokens);
 

@@ -552,6 +552,16 @@ static void per_token(ig_pool *pool, tok_job *j, tok_step step) {
         ig_pool_run(pool, tok_worker, j);
 }
 
+/* project() for matrices sharing the input x, in one pass of the pool where it can. */
+static void project_n(llama_model *m, ig_pool *pool, int n_w, const ig_matrix *const *ws,
+                      const float *x, int n, float *const *ys) {
+    if (ws[0]->type == IG_TYPE_F32) {
+        for (int i = 0; i < n_w; i++) project(m, pool, ws[i], x, n, ys[i]);
+        return;
+    }
+    ig_matmul_n(pool, n_w, ws, x, n, ys, m->act);
+}
+
 static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, ig_pool *pool,
                                float *logits, ig_error *err) {
     llama_model *m = impl;
@@ -577,9 +587,10 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
         tok_job tj = {m, b, kv, L, l, TOK_ATTN_NORM};
         /* attention block */
         per_token(pool, &tj, TOK_ATTN_NORM);
-        project(m, pool, &L->wq, m->xb, n, m->q); /* [n, n_head * hd] */
-        project(m, pool, &L->wk, m->xb, n, m->k); /* [n, n_head_kv * hd] */
-        project(m, pool, &L->wv, m->xb, n, m->v); /* [n, n_head_kv * hd] */
+        /* q [n, n_head * hd], k and v [n, n_head_kv * hd] */
+        const ig_matrix *qkv[3] = {&L->wq, &L->wk, &L->wv};
+        float *qkv_out[3] = {m->q, m->k, m->v};
+        project_n(m, pool, 3, qkv, m->xb, n, qkv_out);
         per_token(pool, &tj, TOK_ROPE_KV);
         attn_job aj = {m, kv, b, l};
         ig_pool_run(pool, attn_worker, &aj);            /* [n, n_head * hd] into att_out */
@@ -588,8 +599,9 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
 
         /* feed-forward block */
         per_token(pool, &tj, TOK_FFN_NORM);
-        project(m, pool, &L->w_gate, m->xb, n, m->h1); /* [n, n_ff] */
-        project(m, pool, &L->w_up, m->xb, n, m->h3);   /* [n, n_ff] */
+        const ig_matrix *gu[2] = {&L->w_gate, &L->w_up}; /* [n, n_ff] each */
+        float *gu_out[2] = {m->h1, m->h3};
+        project_n(m, pool, 2, gu, m->xb, n, gu_out);
         per_token(pool, &tj, TOK_SWIGLU);
         project(m, pool, &L->w_down, m->h1, n, m->xb); /* [n, n_embd] */
         for (size_t j = 0; j < (size_t)n * E; j++) m->x[j] += m->xb[j];

@@ -193,3 +193,61 @@ Test(pack, matmul_same_bits_as_unpacked) {
     free(xf);
     for (int p = 0; p < 3; p++) ig_pool_free(pools[p]);
 }
+
+/* ig_matmul_n: the same bits as one ig_matmul per matrix, packed or not, same type or not. */
+Test(pack, matmul_n_same_bits_as_separate_calls) {
+    uint64_t s = 123;
+    const int64_t n = 32 * 24;
+    const int nt = 11;
+    ig_pool *pool = NULL;
+    ig_error err = {0};
+    cr_assert_eq(ig_pool_new(2, &pool, &err), IG_OK);
+    float *xf = malloc((size_t)nt * n * sizeof *xf);
+    for (size_t i = 0; i < (size_t)nt * n; i++) xf[i] = (float)rng_gauss(&s);
+    const struct {
+        uint32_t t;
+        int64_t rows;
+        bool pack;
+    } spec[2][3] = {
+        {{IG_TYPE_Q4_0, 83, true}, {IG_TYPE_Q4_0, 96, false}, {IG_TYPE_Q4_0, 16, true}},
+        {{IG_TYPE_Q8_0, 40, true}, {IG_TYPE_Q4_0, 33, true}, {IG_TYPE_Q8_0, 17, false}},
+    };
+    for (int set = 0; set < 2; set++) {
+        ig_matrix w[3];
+        uint8_t *bufs[3];
+        float *want[3], *got[3];
+        size_t need = 0;
+        for (int i = 0; i < 3; i++) {
+            const uint32_t t = spec[set][i].t;
+            const int64_t nr = spec[set][i].rows;
+            const size_t rb = row_bytes(t, n);
+            uint8_t *rows = random_rows(t, n, nr, &s);
+            bufs[i] = spec[set][i].pack ? packed_copy(t, rows, rb, nr) : rows;
+            if (spec[set][i].pack) free(rows);
+            w[i] = (ig_matrix){t, n, nr, rb, bufs[i], spec[set][i].pack};
+            want[i] = malloc((size_t)nt * nr * sizeof(float));
+            got[i] = malloc((size_t)nt * nr * sizeof(float));
+            const size_t b = ig_matmul_scratch_bytes(&w[i], nt);
+            if (b > need) need = b;
+        }
+        void *scratch = malloc(need);
+        for (int i = 0; i < 3; i++) ig_matmul(pool, &w[i], xf, nt, want[i], scratch);
+        const ig_matrix *ws[3] = {&w[0], &w[1], &w[2]};
+        for (int k = 1; k <= 3; k++) {
+            for (int i = 0; i < k; i++)
+                memset(got[i], 0xff, (size_t)nt * w[i].n_rows * sizeof(float));
+            ig_matmul_n(pool, k, ws, xf, nt, got, scratch);
+            for (int i = 0; i < k; i++)
+                cr_assert(memcmp(want[i], got[i], (size_t)nt * w[i].n_rows * sizeof(float)) == 0,
+                          "set %d, %d matrices: matrix %d differs", set, k, i);
+        }
+        free(scratch);
+        for (int i = 0; i < 3; i++) {
+            free(bufs[i]);
+            free(want[i]);
+            free(got[i]);
+        }
+    }
+    free(xf);
+    ig_pool_free(pool);
+}
