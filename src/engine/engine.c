@@ -39,11 +39,11 @@
  * log's length) are dropped; by batch invariance they are bit-identical.
  * A follower's cancel or timeout finishes it alone. A follower's FINISHED
  * telemetry is its own: queue_us 0, ttft from its first TOKEN event, the
- * tokens it was handed; a promoted leader keeps those too (its FINISHED
- * counts the tokens it got as a follower, and its inter-token times are
- * the ones of tokens it emitted itself).
- */
-/*
+ * tokens it was handed (the leader's count when it ends with the leader's
+ * result); a promoted leader keeps those too (its FINISHED counts at least
+ * the tokens it got as a follower, and its inter-token times are the ones
+ * of tokens it emitted itself).
+ *
  * The response cache (config.response_cache > 0), also on the engine thread:
  * keyed requests always lead a group (coalescing or not), so the group's log
  * holds a leader's TOKEN events; when the leader ends with STOP or LENGTH the
