@@ -37,7 +37,11 @@
  * the first follower is scheduled in its place after the step: it
  * recomputes from the start and the TOKEN events it already received (the
  * log's length) are dropped; by batch invariance they are bit-identical.
- * A follower's cancel or timeout finishes it alone.
+ * A follower's cancel or timeout finishes it alone. A follower's FINISHED
+ * telemetry is its own: queue_us 0, ttft from its first TOKEN event, the
+ * tokens it was handed; a promoted leader keeps those too (its FINISHED
+ * counts the tokens it got as a follower, and its inter-token times are
+ * the ones of tokens it emitted itself).
  */
 #include <pthread.h>
 #include <stdalign.h>
@@ -66,6 +70,7 @@ typedef struct live_entry {
 typedef struct co_follower {
     ig_req *q;              /* owned by the group until its FINISHED */
     int64_t first_token_us; /* -1 until its first TOKEN event */
+    int32_t n_tokens;       /* TOKEN events it was handed */
 } co_follower;
 
 typedef struct co_group {
@@ -76,6 +81,7 @@ typedef struct co_group {
     int32_t n_log;
     int32_t n_skip; /* TOKEN events of the (promoted) leader to drop: it already had them */
     int32_t n_seen; /* TOKEN events the current leader emitted */
+    int64_t lead_first_token_us; /* a promoted leader's first token as a follower (-1: none) */
     co_follower *f;
     int32_t n_f, cap_f;
 } co_group;
@@ -399,6 +405,7 @@ static void follower_token(ig_engine *e, co_follower *f, const ig_event *ev) {
     c.id = f->q->id;
     c.user_data = f->q->user_data;
     if (f->first_token_us < 0) f->first_token_us = now_us();
+    f->n_tokens++;
     deliver(e, &c);
 }
 
@@ -424,8 +431,8 @@ static void follower_finish(ig_engine *e, co_group *g, int32_t i, const ig_event
         if (ev->stats) st = *ev->stats;
     } else {
         st.n_prompt_tokens = q->n_prompt;
-        st.n_generated_tokens = g->n_log;
     }
+    st.n_generated_tokens = f->n_tokens; /* what it was handed, whoever computed them */
     st.id = q->id;
     st.user_data = q->user_data;
     st.arrival_us = q->arrival_us;
@@ -458,7 +465,7 @@ static bool coalesce_join(ig_engine *e, ig_req *q) {
     }
     if (!g || !grow((void **)&g->f, &g->cap_f, g->n_f + 1, sizeof *g->f)) return false;
     co_follower *f = &g->f[g->n_f++];
-    *f = (co_follower){q, -1};
+    *f = (co_follower){q, -1, 0};
     e->n_coalesced++;
     for (ev_node *n = g->log_head; n; n = n->next) follower_token(e, f, &n->ev);
     return true;
@@ -476,6 +483,7 @@ static void coalesce_lead(ig_engine *e, ig_req *q) {
     g->key_len = q->ckey_len;
     q->ckey = NULL;
     g->leader = q->id;
+    g->lead_first_token_us = -1;
     e->groups[e->n_groups++] = g;
 }
 
@@ -516,20 +524,19 @@ static void coalesce_promote(ig_engine *e) {
     for (int32_t i = 0; i < e->n_groups;) {
         co_group *g = e->groups[i];
         while (g->leader == 0 && g->n_f > 0) {
-            ig_req *q = g->f[0].q;
-            memmove(&g->f[0], &g->f[1], (size_t)(g->n_f - 1) * sizeof *g->f);
-            g->n_f--;
+            co_follower f = g->f[0];
             ig_error err = {0};
-            ig_status st = ig_sched_add(e->sched, q, &err);
+            ig_status st = ig_sched_add(e->sched, f.q, &err);
             if (st != IG_OK) {
-                emit_refused(e, q, st, err.message);
-                e->n_co_finished++;
-                ig__req_free(q);
+                follower_finish(e, g, 0, NULL, IG_FINISH_KIND_ERROR, st, err.message);
                 continue;
             }
-            g->leader = q->id;
-            g->n_skip = g->n_log;
+            memmove(&g->f[0], &g->f[1], (size_t)(g->n_f - 1) * sizeof *g->f);
+            g->n_f--;
+            g->leader = f.q->id;
+            g->n_skip = f.n_tokens;
             g->n_seen = 0;
+            g->lead_first_token_us = f.first_token_us;
         }
         if (g->leader == 0) {
             group_remove(e, g);
@@ -546,6 +553,21 @@ static void coalesce_promote(ig_engine *e) {
 static void engine_emit(void *ctx, const ig_event *ev) {
     ig_engine *e = ctx;
     co_group *g = e->n_groups ? group_of_leader(e, ev->id) : NULL;
+    ig_event pev;
+    ig_request_stats pst;
+    if (g && ev->type == IG_EVENT_FINISHED && g->n_skip > 0 && ev->stats) {
+        /* a promoted leader: its client had n_skip tokens as a follower, from then on */
+        pst = *ev->stats;
+        pst.n_generated_tokens = g->n_seen > g->n_skip ? g->n_seen : g->n_skip;
+        pst.queue_us = 0;
+        if (g->lead_first_token_us >= 0) pst.ttft_us = g->lead_first_token_us - pst.arrival_us;
+        int32_t off = g->n_skip < pst.n_itl ? g->n_skip : pst.n_itl; /* gaps it was shown */
+        pst.itl_ms = pst.itl_ms ? pst.itl_ms + off : NULL;
+        pst.n_itl -= off;
+        pev = *ev;
+        pev.stats = &pst;
+        ev = &pev;
+    }
     if (g && ev->type == IG_EVENT_TOKEN) {
         if (g->n_seen++ < g->n_skip) return; /* a promoted leader had these already */
         ev_node *n = copy_event(ev, false);

@@ -262,10 +262,20 @@ static float v_expf(float x) {
     return ldexpf(j, (int)n);
 }
 
+#ifdef IG_HAVE_X86_KERNELS
+void ig__silu_mul_avx512(float *a, const float *b, int n); /* x86/act_avx512.c */
+#endif
+
 void ig_silu_mul(float *a, const float *b, int n) {
     /* as ggml_vec_swiglu_f32: blocks of 16 use the vector exp, the tail expf */
     const int nb = n - n % 16;
     int i = 0;
+#ifdef IG_HAVE_X86_KERNELS
+    if (ig_cpu_level_get() >= IG_CPU_AVX512) {
+        ig__silu_mul_avx512(a, b, nb); /* the same bits, 16 at a time */
+        i = nb;
+    }
+#endif
     for (; i < nb; i++) a[i] = a[i] / (1.0f + v_expf(0.0f - a[i])) * b[i];
     for (; i < n; i++) a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
 }

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/error.h"
 #include "kernels/attention.h"
@@ -60,9 +61,8 @@ typedef struct {
     float *x, *xb, *q, *k, *v, *att_out, *h1, *h3;
     uint8_t *batched; /* [n_tokens] 1: sum F32 products in llama.cpp's batched order */
     int cap_seqs;
-    int *seq_count; /* [n_seqs] per-sequence count of tokens wanting logits */
-    void **packs;   /* repacked weight buffers we own (tensor/pack.h) */
-    int n_packs;
+    int *seq_count;     /* [n_seqs] per-sequence count of tokens wanting logits */
+    uint8_t *packed;    /* the repacked matrices, one buffer we own (tensor/pack.h) */
     void *act;          /* matmul scratch: activations converted for the integer dots */
     int cap_act_tokens; /* tokens `act` has room for in every matmul */
 } llama_model;
@@ -151,29 +151,47 @@ static void llama_free(void *impl) {
     free(m->batched);
     free(m->seq_count);
     free(m->act);
-    for (int i = 0; i < m->n_packs; i++) free(m->packs[i]);
-    free(m->packs);
+    free(m->packed);
     free(m);
 }
 
 /*
- * Repack w into the r16 layout (tensor/pack.h) when that pays at this CPU
- * level: decode reads the packed weights as one sequential stream. The file's
- * pages for w are then released (they stay readable from the file). Results
+ * Repack the matrices into the r16 layout (tensor/pack.h) where that pays at
+ * this CPU level: decode then reads each one as a single sequential stream.
+ * All of them go into one buffer, 2 MiB-aligned and marked for transparent
+ * huge pages where the kernel allows (fewer page faults while packing, fewer
+ * TLB misses while streaming; madvise is only a hint). The file's pages of a
+ * packed matrix are released (they stay readable from the file). Results
  * are bit-identical either way; IGNIS_REPACK=0 turns it off (for comparing).
- * Out of memory leaves w as it is (slower, same results).
+ * Out of memory leaves the weights as they are (slower, same results).
  */
-static void pack_matrix(llama_model *m, const ig_gguf *g, ig_matrix *w) {
+static void pack_matrices(llama_model *m, const ig_gguf *g, ig_matrix *const *ws, int n) {
     const char *env = getenv("IGNIS_REPACK");
-    if ((env && strcmp(env, "0") == 0) || !ig_matrix_pack_pays(w)) return;
-    const size_t bytes = (size_t)w->n_rows * w->row_bytes;
-    void *buf = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (env && strcmp(env, "0") == 0) return;
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        if (ig_matrix_pack_pays(ws[i]))
+            total += ((size_t)ws[i]->n_rows * ws[i]->row_bytes + 63) & ~(size_t)63;
+    if (total == 0) return;
+    const size_t huge = (size_t)2 << 20;
+    total = (total + huge - 1) & ~(huge - 1);
+    uint8_t *buf = aligned_alloc(huge, total);
     if (!buf) return;
-    ig_pack_r16(w->type, w->data, w->row_bytes, w->n_rows, buf);
-    ig_gguf_release(g, w->data, bytes);
-    w->data = buf;
-    w->packed = true;
-    m->packs[m->n_packs++] = buf;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(buf, total, MADV_HUGEPAGE);
+#endif
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        ig_matrix *w = ws[i];
+        if (!ig_matrix_pack_pays(w)) continue;
+        const size_t bytes = (size_t)w->n_rows * w->row_bytes;
+        ig_pack_r16(w->type, w->data, w->row_bytes, w->n_rows, buf + at);
+        ig_gguf_release(g, w->data, bytes);
+        w->data = buf + at;
+        w->packed = true;
+        at += (bytes + 63) & ~(size_t)63;
+    }
+    m->packed = buf;
 }
 
 static void add_matrix_size(ig_model_desc *d, const ig_matrix *w) {
@@ -321,16 +339,21 @@ ig_status ig__llama_load(const ig_gguf *g, const char *arch, ig_model_desc *desc
         d->n_params += 2 * n_embd;
         d->weight_bytes += 2 * n_embd * sizeof(float);
     }
-    m->packs = calloc((size_t)n_layer * 7 + 1, sizeof *m->packs);
-    if (!m->packs) {
-        st = ig_errorf(err, IG_ENOMEM, "model: out of memory");
-        goto fail;
-    }
-    pack_matrix(m, g, &m->output);
-    for (uint32_t l = 0; l < n_layer; l++) {
-        llama_layer *L = &m->layers[l];
-        ig_matrix *ws[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7; i++) pack_matrix(m, g, ws[i]);
+    {
+        ig_matrix **ws = calloc((size_t)n_layer * 7 + 1, sizeof *ws);
+        if (!ws) {
+            st = ig_errorf(err, IG_ENOMEM, "model: out of memory");
+            goto fail;
+        }
+        int n_ws = 0;
+        ws[n_ws++] = &m->output;
+        for (uint32_t l = 0; l < n_layer; l++) {
+            llama_layer *L = &m->layers[l];
+            ig_matrix *lw[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+            for (int i = 0; i < 7; i++) ws[n_ws++] = lw[i];
+        }
+        pack_matrices(m, g, ws, n_ws);
+        free(ws);
     }
     *desc = *d;
     *impl = m;
@@ -458,12 +481,82 @@ static void project(llama_model *m, ig_pool *pool, const ig_matrix *w, const flo
         ig_matmul(pool, w, x, n, y, m->act);
 }
 
+/*
+ * The per-token steps between the matmuls (RMSNorm; RoPE and the K/V cache
+ * write; SwiGLU), split over the pool by token: each token's numbers are
+ * computed exactly as alone, so this changes no value, only which thread
+ * computes it.
+ */
+typedef enum { TOK_ATTN_NORM, TOK_ROPE_KV, TOK_FFN_NORM, TOK_SWIGLU } tok_step;
+
+typedef struct {
+    llama_model *m;
+    const ig_batch *b;
+    ig_kv_cache *kv;
+    const llama_layer *L;
+    int layer;
+    tok_step step;
+} tok_job;
+
+static void tok_range(const tok_job *j, long lo, long hi) {
+    llama_model *m = j->m;
+    const ig_model_desc *d = &m->d;
+    const int E = d->n_embd, hd = d->head_dim;
+    const int q_dim = d->n_head * hd, kv_dim = d->n_head_kv * hd;
+    for (long i = lo; i < hi; i++) {
+        switch (j->step) {
+        case TOK_ATTN_NORM:
+        case TOK_FFN_NORM:
+            ig_rmsnorm(m->xb + (size_t)i * E, m->x + (size_t)i * E,
+                       j->step == TOK_ATTN_NORM ? j->L->attn_norm : j->L->ffn_norm, E, m->rms_eps);
+            break;
+        case TOK_ROPE_KV: {
+            const ig_batch *b = j->b;
+            ig_kv_cache *kv = j->kv;
+            for (int h = 0; h < d->n_head; h++)
+                ig_rope(m->q + (size_t)i * q_dim + h * hd, hd, m->n_rot, b->pos[i], m->rope_base,
+                        m->rope_scale, m->rope_factors, 0);
+            for (int h = 0; h < d->n_head_kv; h++)
+                ig_rope(m->k + (size_t)i * kv_dim + h * hd, hd, m->n_rot, b->pos[i], m->rope_base,
+                        m->rope_scale, m->rope_factors, 0);
+            /* write this token's K and V (F16) into its sequence's cache slot */
+            const ig_batch_seq *s = &b->seqs[b->seq[i]];
+            const int p = b->pos[i];
+            const size_t off =
+                ig_kv_offset(kv, s->block_table[p / kv->block_size], j->layer, p % kv->block_size);
+            for (int c = 0; c < kv_dim; c++) {
+                kv->k[off + c] = ig_fp32_to_fp16(m->k[(size_t)i * kv_dim + c]);
+                kv->v[off + c] = ig_fp32_to_fp16(m->v[(size_t)i * kv_dim + c]);
+            }
+            break;
+        }
+        case TOK_SWIGLU:
+            ig_silu_mul(m->h1 + (size_t)i * d->n_ff, m->h3 + (size_t)i * d->n_ff, d->n_ff);
+            break;
+        }
+    }
+}
+
+static void tok_worker(void *ctx, int ith, int nth) {
+    const tok_job *j = ctx;
+    long lo, hi;
+    ig_pool_range(j->b->n_tokens, ith, nth, &lo, &hi);
+    tok_range(j, lo, hi);
+}
+
+static void per_token(ig_pool *pool, tok_job *j, tok_step step) {
+    j->step = step;
+    if (j->b->n_tokens == 1)
+        tok_range(j, 0, 1); /* not worth waking the pool */
+    else
+        ig_pool_run(pool, tok_worker, j);
+}
+
 static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, ig_pool *pool,
                                float *logits, ig_error *err) {
     llama_model *m = impl;
     const ig_model_desc *d = &m->d;
-    const int n = b->n_tokens, E = d->n_embd, hd = d->head_dim;
-    const int q_dim = d->n_head * hd, kv_dim = d->n_head_kv * hd;
+    const int n = b->n_tokens, E = d->n_embd;
     ig_status st = reserve(m, n, b->n_seqs, err);
     if (st != IG_OK) return st;
 
@@ -481,41 +574,23 @@ static ig_status llama_forward(void *impl, const ig_batch *b, ig_kv_cache *kv, i
 
     for (int l = 0; l < d->n_layer; l++) {
         const llama_layer *L = &m->layers[l];
+        tok_job tj = {m, b, kv, L, l, TOK_ATTN_NORM};
         /* attention block */
-        for (int i = 0; i < n; i++)
-            ig_rmsnorm(m->xb + (size_t)i * E, m->x + (size_t)i * E, L->attn_norm, E, m->rms_eps);
+        per_token(pool, &tj, TOK_ATTN_NORM);
         project(m, pool, &L->wq, m->xb, n, m->q); /* [n, n_head * hd] */
         project(m, pool, &L->wk, m->xb, n, m->k); /* [n, n_head_kv * hd] */
         project(m, pool, &L->wv, m->xb, n, m->v); /* [n, n_head_kv * hd] */
-        for (int i = 0; i < n; i++) {
-            for (int h = 0; h < d->n_head; h++)
-                ig_rope(m->q + (size_t)i * q_dim + h * hd, hd, m->n_rot, b->pos[i], m->rope_base,
-                        m->rope_scale, m->rope_factors, 0);
-            for (int h = 0; h < d->n_head_kv; h++)
-                ig_rope(m->k + (size_t)i * kv_dim + h * hd, hd, m->n_rot, b->pos[i], m->rope_base,
-                        m->rope_scale, m->rope_factors, 0);
-            /* write this token's K and V (F16) into its sequence's cache slot */
-            const ig_batch_seq *s = &b->seqs[b->seq[i]];
-            const int p = b->pos[i];
-            const size_t off =
-                ig_kv_offset(kv, s->block_table[p / kv->block_size], l, p % kv->block_size);
-            for (int j = 0; j < kv_dim; j++) {
-                kv->k[off + j] = ig_fp32_to_fp16(m->k[(size_t)i * kv_dim + j]);
-                kv->v[off + j] = ig_fp32_to_fp16(m->v[(size_t)i * kv_dim + j]);
-            }
-        }
+        per_token(pool, &tj, TOK_ROPE_KV);
         attn_job aj = {m, kv, b, l};
         ig_pool_run(pool, attn_worker, &aj);            /* [n, n_head * hd] into att_out */
         project(m, pool, &L->wo, m->att_out, n, m->xb); /* [n, n_embd] */
         for (size_t j = 0; j < (size_t)n * E; j++) m->x[j] += m->xb[j];
 
         /* feed-forward block */
-        for (int i = 0; i < n; i++)
-            ig_rmsnorm(m->xb + (size_t)i * E, m->x + (size_t)i * E, L->ffn_norm, E, m->rms_eps);
+        per_token(pool, &tj, TOK_FFN_NORM);
         project(m, pool, &L->w_gate, m->xb, n, m->h1); /* [n, n_ff] */
         project(m, pool, &L->w_up, m->xb, n, m->h3);   /* [n, n_ff] */
-        for (int i = 0; i < n; i++)
-            ig_silu_mul(m->h1 + (size_t)i * d->n_ff, m->h3 + (size_t)i * d->n_ff, d->n_ff);
+        per_token(pool, &tj, TOK_SWIGLU);
         project(m, pool, &L->w_down, m->h1, n, m->xb); /* [n, n_embd] */
         for (size_t j = 0; j < (size_t)n * E; j++) m->x[j] += m->xb[j];
     }

@@ -65,49 +65,59 @@ static uint32_t qh_unpermute(uint32_t q) {
     return h;
 }
 
-/* Pack or unpack one block of 16 rows: file block of row i at rows[i]. */
-static void move_block(const block_layout *l, uint8_t *packed, uint8_t *const rows[16],
-                       bool to_packed) {
-    uint8_t *p = packed;
-    for (int i = 0; i < 16; i++) {
-        if (to_packed)
-            memcpy(p + 2 * i, rows[i], 2);
-        else
-            memcpy(rows[i], p + 2 * i, 2);
-    }
+/* Unpack one block of 16 rows: the file block of row i goes to rows[i]. */
+static void unpack_block(const block_layout *l, const uint8_t *packed, uint8_t *const rows[16]) {
+    const uint8_t *p = packed;
+    for (int i = 0; i < 16; i++) memcpy(rows[i], p + 2 * i, 2);
     p += 32;
     if (l->m_off >= 0) {
-        for (int i = 0; i < 16; i++) {
-            if (to_packed)
-                memcpy(p + 2 * i, rows[i] + l->m_off, 2);
-            else
-                memcpy(rows[i] + l->m_off, p + 2 * i, 2);
-        }
+        for (int i = 0; i < 16; i++) memcpy(rows[i] + l->m_off, p + 2 * i, 2);
         p += 32;
     }
     if (l->qh_off >= 0) {
         for (int i = 0; i < 16; i++) {
             uint32_t v;
-            if (to_packed) {
-                memcpy(&v, rows[i] + l->qh_off, 4);
-                v = qh_permute(v);
-                memcpy(p + 4 * i, &v, 4);
-            } else {
-                memcpy(&v, p + 4 * i, 4);
-                v = qh_unpermute(v);
-                memcpy(rows[i] + l->qh_off, &v, 4);
-            }
+            memcpy(&v, p + 4 * i, 4);
+            v = qh_unpermute(v);
+            memcpy(rows[i] + l->qh_off, &v, 4);
         }
         p += 64;
     }
     for (int j = 0; j < l->n_chunks; j++)
-        for (int i = 0; i < 16; i++) {
-            if (to_packed)
-                memcpy(p + 64 * j + 4 * i, rows[i] + l->qs_off + 4 * j, 4);
-            else
-                memcpy(rows[i] + l->qs_off + 4 * j, p + 64 * j + 4 * i, 4);
+        for (int i = 0; i < 16; i++) memcpy(rows[i] + l->qs_off + 4 * j, p + 64 * j + 4 * i, 4);
+}
+
+/*
+ * Packing (every weight of a model, at load): the inverse of unpack_block, a
+ * group's 16 rows walked block by block (16 sequential read streams, one
+ * write stream).
+ */
+static void pack_group(const block_layout *l, const uint8_t *s, size_t row_bytes, uint8_t *d) {
+    const size_t nb = row_bytes / l->bs;
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *r0 = s + b * l->bs;
+        uint8_t *p = d + b * 16 * l->bs;
+        for (int i = 0; i < 16; i++) memcpy(p + 2 * i, r0 + (size_t)i * row_bytes, 2);
+        p += 32;
+        if (l->m_off >= 0) {
+            for (int i = 0; i < 16; i++)
+                memcpy(p + 2 * i, r0 + (size_t)i * row_bytes + l->m_off, 2);
+            p += 32;
         }
-    IG_ASSERT((size_t)(p + 64 * l->n_chunks - packed) == 16 * l->bs);
+        if (l->qh_off >= 0) {
+            for (int i = 0; i < 16; i++) {
+                uint32_t v;
+                memcpy(&v, r0 + (size_t)i * row_bytes + l->qh_off, 4);
+                v = qh_permute(v);
+                memcpy(p + 4 * i, &v, 4);
+            }
+            p += 64;
+        }
+        for (int i = 0; i < 16; i++) {
+            const uint8_t *q = r0 + (size_t)i * row_bytes + l->qs_off;
+            for (int j = 0; j < l->n_chunks; j++) memcpy(p + 64 * j + 4 * i, q + 4 * j, 4);
+        }
+    }
 }
 
 void ig_pack_r16(uint32_t type, const void *src, size_t row_bytes, int64_t n_rows, void *dst) {
@@ -115,17 +125,11 @@ void ig_pack_r16(uint32_t type, const void *src, size_t row_bytes, int64_t n_row
     const bool ok = layout_of(type, &l);
     IG_ASSERT(ok && row_bytes % l.bs == 0);
     const int64_t n_groups = n_rows / IG_PACK_ROWS;
-    const size_t nb = row_bytes / l.bs, gb = IG_PACK_ROWS * row_bytes;
+    const size_t gb = IG_PACK_ROWS * row_bytes;
     const uint8_t *s = src;
     uint8_t *d = dst;
-    for (int64_t g = 0; g < n_groups; g++) {
-        for (size_t b = 0; b < nb; b++) {
-            uint8_t *rows[16];
-            for (int i = 0; i < 16; i++)
-                rows[i] = (uint8_t *)(uintptr_t)(s + (size_t)g * gb + i * row_bytes + b * l.bs);
-            move_block(&l, d + (size_t)g * gb + b * 16 * l.bs, rows, true);
-        }
-    }
+    for (int64_t g = 0; g < n_groups; g++)
+        pack_group(&l, s + (size_t)g * gb, row_bytes, d + (size_t)g * gb);
     const size_t done = (size_t)n_groups * gb;
     memcpy(d + done, s + done, (size_t)(n_rows - n_groups * IG_PACK_ROWS) * row_bytes);
 }
@@ -146,7 +150,7 @@ void ig_pack_r16_get_block(uint32_t type, const void *packed, size_t row_bytes, 
     uint8_t *rows[16];
     for (int i = 0; i < 16; i++) rows[i] = i == want ? (uint8_t *)dst : scratch[i];
     const size_t at = (size_t)g * IG_PACK_ROWS * row_bytes + (size_t)block * 16 * l.bs;
-    move_block(&l, (uint8_t *)(uintptr_t)(p + at), rows, false);
+    unpack_block(&l, p + at, rows);
 }
 
 void ig_pack_r16_get_row(uint32_t type, const void *packed, size_t row_bytes, int64_t n_rows,

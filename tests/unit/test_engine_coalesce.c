@@ -345,6 +345,56 @@ Test(engine_coalesce, cancel_leader_midway_no_duplicates) {
     fake_model_free(m);
 }
 
+/* A request's FINISHED telemetry agrees with what it was handed: tokens counted, and
+ * queued <= first token <= finished. */
+static void expect_consistent_stats(const rec *r) {
+    cr_assert_eq(r->stats.n_generated_tokens, r->n_tokens, "stats say %d tokens, it got %d",
+                 (int)r->stats.n_generated_tokens, r->n_tokens);
+    if (r->n_tokens > 0) {
+        cr_assert_geq(r->stats.ttft_us, 0);
+        cr_assert_geq(r->stats.queue_us, 0);
+        cr_assert_leq(r->stats.queue_us, r->stats.ttft_us);
+    }
+    cr_assert_leq(r->stats.ttft_us, r->stats.total_us);
+}
+
+/* A promoted follower cancelled before its recompute caught up: its stats count the tokens
+ * it got as a follower (and time its first token then), not the recompute's. */
+Test(engine_coalesce, promoted_then_cancelled_keeps_its_telemetry) {
+    ig_model *m = fake_model_new(V, NULL);
+    static cb_ctx c;
+    cb_init(&c);
+    ig_engine *e = mk_engine(m, true, on_event, &c);
+    int32_t p[8];
+    prompt_of(p, 8, 7);
+    fake_gate(m, 1);
+    ig_request_id a = submit(e, p, 8, 30, 0, 1);
+    cb_hold(&c, a, 3);
+    fake_gate(m, 0);
+    cb_wait_held(&c); /* a emitted 3 tokens; the engine thread waits in the callback */
+    ig_request_id b = submit(e, p, 8, 30, 0, 2);
+    ig_request_id d = submit(e, p, 8, 30, 0, 3);
+    cr_assert_eq(ig_engine_cancel(e, a), IG_OK);
+    fake_gate(m, 1);
+    cb_release(&c);
+    cr_assert(fake_wait_at_gate(m)); /* b, promoted, is inside its first recompute forward */
+    cr_assert_eq(ig_engine_cancel(e, b), IG_OK);
+    fake_gate(m, 0);
+    cr_assert_eq(ig_engine_drain(e, 10000), IG_OK);
+    pthread_mutex_lock(&c.mu);
+    cr_assert_eq(sink_find(&c.k, a)->finish, IG_FINISH_KIND_CANCELLED);
+    rec *rb = sink_find(&c.k, b);
+    cr_assert_eq(rb->finish, IG_FINISH_KIND_CANCELLED);
+    cr_assert_geq(rb->n_tokens, 3);
+    expect_consistent_stats(rb);
+    expect_result(m, sink_find(&c.k, d), p, 8, 30);
+    expect_consistent_stats(sink_find(&c.k, d));
+    expect_consistent_stats(sink_find(&c.k, a));
+    pthread_mutex_unlock(&c.mu);
+    ig_engine_free(e);
+    fake_model_free(m);
+}
+
 /* Stopping the engine ends leader and followers alike. */
 Test(engine_coalesce, stop_ends_followers) {
     ig_model *m = fake_model_new(V, NULL);

@@ -328,6 +328,11 @@ float ig__vec_dot_q6_K_avx512(const void *row, const void *xq, int64_t n) {
 
 /* ------------------------------------------------------------ 4 rows x 1 token */
 
+/* software prefetch distance of the decode kernel, in super-blocks */
+#ifndef KQ_PREFETCH
+#define KQ_PREFETCH 8
+#endif
+
 /*
  * One token against 4 rows at once (the decode step, where the weights
  * stream from memory): each activation vector is loaded once for 4 rows,
@@ -346,6 +351,12 @@ static inline __attribute__((always_inline)) void rows4(int type, const uint8_t 
         sb_w sw[4];
         __m512i a[4], xs[4];
         load_x(x->qs, xs);
+        /* four row streams: the hardware prefetcher alone falls behind */
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            for (size_t o = 0; o < bb; o += 64)
+                _mm_prefetch((const char *)w + (size_t)r * w_stride + KQ_PREFETCH * bb + o,
+                             _MM_HINT_T0);
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             decode(type, w + (size_t)r * w_stride, &sw[r]);
