@@ -30,6 +30,7 @@ static void register_level(ig_cpu_level level, ig_dot_kernel *table) {
         ig__dot_register_kquant_avx512(table);
         ig__dot_register_float_avx512(table);
         ig__dot_register_packed_avx512(table);
+        ig__dot_register_kpacked_avx512(table);
 
         break;
     default:

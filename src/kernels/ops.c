@@ -202,11 +202,12 @@ void ig_matrix_get_row(const ig_matrix *w, int64_t row, float *dst) {
         tr->to_float((const uint8_t *)w->data + (size_t)row * w->row_bytes, dst, w->n_cols);
         return;
     }
-    uint8_t block[64]; /* the largest packable block is 34 bytes */
-    IG_ASSERT(tr->blck_size == 32 && tr->type_size <= sizeof block);
-    for (int64_t b = 0; b < w->n_cols / 32; b++) {
+    uint8_t block[256]; /* the largest packable block is q6_K's 210 bytes */
+    IG_ASSERT(tr->type_size <= sizeof block);
+    const int64_t bs = tr->blck_size;
+    for (int64_t b = 0; b < w->n_cols / bs; b++) {
         ig_pack_r16_get_block(w->type, w->data, w->row_bytes, w->n_rows, row, b, block);
-        tr->to_float(block, dst + b * 32, 32);
+        tr->to_float(block, dst + b * bs, bs);
     }
 }
 

@@ -11,6 +11,7 @@
 /* Where a block's parts are in the file's layout, and how many chunks. */
 typedef struct {
     size_t bs;    /* bytes per block */
+    int d_off;    /* offset of the f16 scale */
     int m_off;    /* offset of the f16 min, or -1 */
     int qh_off;   /* offset of the 4 fifth-bit bytes, or -1 */
     int qs_off;   /* offset of the codes */
@@ -20,19 +21,25 @@ typedef struct {
 static bool layout_of(uint32_t type, block_layout *l) {
     switch (type) {
     case IG_TYPE_Q4_0:
-        *l = (block_layout){sizeof(ig_block_q4_0), -1, -1, 2, 4};
+        *l = (block_layout){sizeof(ig_block_q4_0), 0, -1, -1, 2, 4};
         return true;
     case IG_TYPE_Q4_1:
-        *l = (block_layout){sizeof(ig_block_q4_1), 2, -1, 4, 4};
+        *l = (block_layout){sizeof(ig_block_q4_1), 0, 2, -1, 4, 4};
         return true;
     case IG_TYPE_Q5_0:
-        *l = (block_layout){sizeof(ig_block_q5_0), -1, 2, 6, 4};
+        *l = (block_layout){sizeof(ig_block_q5_0), 0, -1, 2, 6, 4};
         return true;
     case IG_TYPE_Q5_1:
-        *l = (block_layout){sizeof(ig_block_q5_1), 2, 4, 8, 4};
+        *l = (block_layout){sizeof(ig_block_q5_1), 0, 2, 4, 8, 4};
         return true;
     case IG_TYPE_Q8_0:
-        *l = (block_layout){sizeof(ig_block_q8_0), -1, -1, 2, 8};
+        *l = (block_layout){sizeof(ig_block_q8_0), 0, -1, -1, 2, 8};
+        return true;
+    case IG_TYPE_Q4_K: /* d, dmin, then 12 scale bytes and 128 code bytes as 35 chunks */
+        *l = (block_layout){sizeof(ig_block_q4_K), 0, 2, -1, 4, 35};
+        return true;
+    case IG_TYPE_Q6_K: /* ql, qh, scales as 52 chunks, then d */
+        *l = (block_layout){sizeof(ig_block_q6_K), 208, -1, -1, 0, 52};
         return true;
     default:
         return false;
@@ -68,7 +75,7 @@ static uint32_t qh_unpermute(uint32_t q) {
 /* Unpack one block of 16 rows: the file block of row i goes to rows[i]. */
 static void unpack_block(const block_layout *l, const uint8_t *packed, uint8_t *const rows[16]) {
     const uint8_t *p = packed;
-    for (int i = 0; i < 16; i++) memcpy(rows[i], p + 2 * i, 2);
+    for (int i = 0; i < 16; i++) memcpy(rows[i] + l->d_off, p + 2 * i, 2);
     p += 32;
     if (l->m_off >= 0) {
         for (int i = 0; i < 16; i++) memcpy(rows[i] + l->m_off, p + 2 * i, 2);
@@ -97,7 +104,7 @@ static void pack_group(const block_layout *l, const uint8_t *s, size_t row_bytes
     for (size_t b = 0; b < nb; b++) {
         const uint8_t *r0 = s + b * l->bs;
         uint8_t *p = d + b * 16 * l->bs;
-        for (int i = 0; i < 16; i++) memcpy(p + 2 * i, r0 + (size_t)i * row_bytes, 2);
+        for (int i = 0; i < 16; i++) memcpy(p + 2 * i, r0 + (size_t)i * row_bytes + l->d_off, 2);
         p += 32;
         if (l->m_off >= 0) {
             for (int i = 0; i < 16; i++)
@@ -124,6 +131,7 @@ void ig_pack_r16(uint32_t type, const void *src, size_t row_bytes, int64_t n_row
     block_layout l;
     const bool ok = layout_of(type, &l);
     IG_ASSERT(ok && row_bytes % l.bs == 0);
+    IG_ASSERT(32 * (1 + (l.m_off >= 0)) + 64 * (l.qh_off >= 0) + 64 * l.n_chunks == 16 * (int)l.bs);
     const int64_t n_groups = n_rows / IG_PACK_ROWS;
     const size_t gb = IG_PACK_ROWS * row_bytes;
     const uint8_t *s = src;
@@ -146,7 +154,7 @@ void ig_pack_r16_get_block(uint32_t type, const void *packed, size_t row_bytes, 
         return;
     }
     const int want = (int)(row % IG_PACK_ROWS);
-    uint8_t scratch[16][64]; /* the other 15 rows' blocks land here, unused */
+    uint8_t scratch[16][256]; /* the other 15 rows' blocks land here, unused */
     uint8_t *rows[16];
     for (int i = 0; i < 16; i++) rows[i] = i == want ? (uint8_t *)dst : scratch[i];
     const size_t at = (size_t)g * IG_PACK_ROWS * row_bytes + (size_t)block * 16 * l.bs;
@@ -165,6 +173,7 @@ void ig_pack_r16_get_row(uint32_t type, const void *packed, size_t row_bytes, in
 }
 
 void ig_pack_r16_act_aux(uint32_t type, const void *xq, int64_t n, ig_pack_aux *aux) {
+    if (type == IG_TYPE_Q4_K || type == IG_TYPE_Q6_K) return; /* kernels read q8_K's d, bsums */
     const int64_t nb = n / IG_QK;
     if (type == IG_TYPE_Q4_1 || type == IG_TYPE_Q5_1) {
         const ig_block_q8_1 *x = xq;

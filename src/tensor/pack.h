@@ -24,7 +24,15 @@
  * The last n_rows % 16 rows (if any) stay in the file's row layout after
  * the packed groups.
  *
- * Which types: the legacy block types (q4_0, q4_1, q5_0, q5_1, q8_0).
+ * K-quants (q4_K, q6_K): the same scheme over the 256-value super-block:
+ *   q4_K  d[16], dmin[16], then 35 chunks: 3 of the 12 scale bytes, 32 of
+ *         the 128 code bytes (2304 bytes for 16 rows)
+ *   q6_K  d[16], then 52 chunks: 32 of ql, 16 of qh, 4 of the 16 int8
+ *         scales (3360 bytes)
+ * so a kernel with one row per lane reads everything with plain loads.
+ *
+ * Which types: the legacy block types (q4_0, q4_1, q5_0, q5_1, q8_0), q4_K
+ * and q6_K (the bulk of a Q4_K_M file).
  */
 #ifndef IG_TENSOR_PACK_H
 #define IG_TENSOR_PACK_H
@@ -57,7 +65,8 @@ void ig_pack_r16_get_block(uint32_t type, const void *packed, size_t row_bytes, 
 
 /*
  * Per-block terms of one token's converted activations that the r16 kernels
- * use for every row, computed once per matmul instead of once per 16 rows:
+ * use for every row, computed once per matmul instead of once per 16 rows
+ * (legacy types only; the K-quant kernels read q8_K's d and bsums directly):
  * the block scale as a float and either the offset correction (q4_0, q5_0,
  * q8_0 weights: their codes are made unsigned by an offset o, so the exact
  * integer dot is sum((w + o) * x) - o * sum(x); corr = -o * sum(x)) or, for

@@ -27,7 +27,7 @@
 #include "tensor/types.h"
 
 static const ig_type PTYPES[] = {IG_TYPE_Q4_0, IG_TYPE_Q4_1, IG_TYPE_Q5_0, IG_TYPE_Q5_1,
-                                 IG_TYPE_Q8_0};
+                                 IG_TYPE_Q8_0, IG_TYPE_Q4_K, IG_TYPE_Q6_K};
 #define N_PTYPES (sizeof PTYPES / sizeof PTYPES[0])
 
 static uint64_t rng_next(uint64_t *s) {
@@ -49,19 +49,31 @@ static size_t row_bytes(uint32_t t, int64_t n) {
     return sz;
 }
 
+static bool is_k(uint32_t t) {
+    return t == IG_TYPE_Q4_K || t == IG_TYPE_Q6_K;
+}
+
+/* A row length in whole blocks of t: `blocks` blocks of 32 values, or of 256 for K-quants. */
+static int64_t row_len(uint32_t t, int64_t blocks) {
+    return blocks * (is_k(t) ? 256 : 32);
+}
+
 /* n_rows rows of random code bytes with finite random f16 scale (and min). */
 static uint8_t *random_rows(uint32_t t, int64_t n, int64_t n_rows, uint64_t *s) {
-    const size_t rb = row_bytes(t, n), bs = ig_type_get(t)->type_size;
+    const ig_type_traits *tr = ig_type_get(t);
+    const size_t rb = row_bytes(t, n), bs = tr->type_size;
+    const size_t d_off = t == IG_TYPE_Q6_K ? 208 : 0;
+    const bool has_min = t == IG_TYPE_Q4_1 || t == IG_TYPE_Q5_1 || t == IG_TYPE_Q4_K;
     uint8_t *p = malloc(rb * (size_t)n_rows);
     cr_assert_not_null(p);
     for (size_t i = 0; i < rb * (size_t)n_rows; i++) p[i] = (uint8_t)rng_next(s);
     for (int64_t r = 0; r < n_rows; r++)
-        for (int64_t b = 0; b < n / 32; b++) {
+        for (int64_t b = 0; b < n / tr->blck_size; b++) {
             uint8_t *blk = p + r * rb + b * bs;
             const uint16_t d = ig_fp32_to_fp16((float)(rng_gauss(s) * 0.01));
             const uint16_t m = ig_fp32_to_fp16((float)(rng_gauss(s) * 0.02));
-            memcpy(blk, &d, 2);
-            if (t == IG_TYPE_Q4_1 || t == IG_TYPE_Q5_1) memcpy(blk + 2, &m, 2);
+            memcpy(blk + d_off, &d, 2);
+            if (has_min) memcpy(blk + 2, &m, 2);
         }
     return p;
 }
@@ -76,10 +88,10 @@ static uint8_t *packed_copy(uint32_t t, const uint8_t *rows, size_t rb, int64_t 
 
 Test(pack, rows_and_blocks_read_back) {
     uint64_t s = 7;
-    const int64_t n = 32 * 9;
     const int64_t counts[] = {16, 53, 64, 15};
     for (size_t ti = 0; ti < N_PTYPES; ti++) {
         const uint32_t t = PTYPES[ti];
+        const int64_t n = row_len(t, 9);
         cr_assert(ig_pack_r16_supported(t));
         const size_t rb = row_bytes(t, n), bs = ig_type_get(t)->type_size;
         for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
@@ -89,12 +101,12 @@ Test(pack, rows_and_blocks_read_back) {
             if (nr >= 16)
                 cr_assert(memcmp(rows, packed, rb * 16) != 0, "%s: packing moved nothing",
                           ig_type_name(t));
-            uint8_t *row = malloc(rb), blk[64];
+            uint8_t *row = malloc(rb), blk[256];
             for (int64_t r = 0; r < nr; r++) {
                 ig_pack_r16_get_row(t, packed, rb, nr, r, row);
                 cr_assert(memcmp(row, rows + r * rb, rb) == 0, "%s rows %lld: row %lld differs",
                           ig_type_name(t), (long long)nr, (long long)r);
-                for (int64_t b = 0; b < n / 32; b += 4) {
+                for (int64_t b = 0; b < n / ig_type_get(t)->blck_size; b += 4) {
                     ig_pack_r16_get_block(t, packed, rb, nr, r, b, blk);
                     cr_assert(memcmp(blk, rows + r * rb + b * bs, bs) == 0,
                               "%s: row %lld block %lld differs", ig_type_name(t), (long long)r,
@@ -123,14 +135,14 @@ Test(pack, rows_and_blocks_read_back) {
 Test(pack, pays_only_where_it_can) {
     const ig_matrix f16 = {IG_TYPE_F16, 64, 64, 128, NULL, false};
     cr_assert_not(ig_matrix_pack_pays(&f16));
-    cr_assert_not(ig_pack_r16_supported(IG_TYPE_Q4_K));
+    cr_assert_not(ig_pack_r16_supported(IG_TYPE_Q5_K));
     const ig_matrix small = {IG_TYPE_Q4_0, 64, 15, 36, NULL, false};
     cr_assert_not(ig_matrix_pack_pays(&small));
 }
 
 Test(pack, matmul_same_bits_as_unpacked) {
     uint64_t s = 99;
-    const int64_t n = 32 * 37;
+    const int64_t n_max = row_len(IG_TYPE_Q4_K, 5);
     const int64_t counts[] = {83, 96};
     const int tok_counts[] = {1, 2, 3, 8, 9, 13, 64, 70};
     const int max_tok = 70;
@@ -138,10 +150,11 @@ Test(pack, matmul_same_bits_as_unpacked) {
     ig_error err = {0};
     for (int p = 0; p < 3; p++) cr_assert_eq(ig_pool_new(p + 1, &pools[p], &err), IG_OK);
     const ig_cpu_level saved = ig_cpu_level_get();
-    float *xf = malloc((size_t)max_tok * n * sizeof *xf);
-    for (size_t i = 0; i < (size_t)max_tok * n; i++) xf[i] = (float)rng_gauss(&s);
+    float *xf = malloc((size_t)max_tok * n_max * sizeof *xf);
+    for (size_t i = 0; i < (size_t)max_tok * n_max; i++) xf[i] = (float)rng_gauss(&s);
     for (size_t ti = 0; ti < N_PTYPES; ti++) {
         const uint32_t t = PTYPES[ti];
+        const int64_t n = is_k(t) ? n_max : row_len(t, 37);
         const size_t rb = row_bytes(t, n);
         for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
             const int64_t nr = counts[ci];
