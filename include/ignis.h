@@ -229,6 +229,13 @@ typedef struct ig_engine_config {
                                     ends otherwise than by STOP/LENGTH, a waiting one is
                                     scheduled in its place. Counted in n_coalesced.
                                     Default false */
+    int32_t response_cache;      /* > 0: keep this many finished deterministic responses
+                                    (temperature 0, ended by STOP or LENGTH; key as for
+                                    coalesce) and answer an identical later request from
+                                    them at once, its events replayed with its own id,
+                                    without computing it (least recently used one dropped
+                                    first). Counted in n_response_cache_hits. 0: off
+                                    (default) */
     ig_event_fn on_event;        /* NULL: events are queued for ig_engine_poll */
     void *on_event_user;
 } ig_engine_config;
@@ -263,6 +270,7 @@ typedef struct ig_engine_stats {
     uint64_t n_rejected;      /* submit said IG_EOVERLOADED */
     uint64_t n_preemptions;
     uint64_t n_coalesced;     /* requests served by an identical running one (coalesce) */
+    uint64_t n_response_cache_hits; /* requests answered from the response cache */
     uint64_t n_steps;
     uint64_t n_prompt_tokens;    /* computed by the model (cache hits excluded) */
     uint64_t n_generated_tokens;

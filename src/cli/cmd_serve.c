@@ -131,6 +131,7 @@ int ig_cli_serve(int argc, char **argv) {
     sc.engine.block_size = (int32_t)ig_config_get_int(cfg, "cache.block_size");
     sc.engine.eviction = (ig_engine_eviction)ig_config_get_enum(cfg, "cache.eviction_policy");
     sc.engine.prefix_caching = ig_config_get_bool(cfg, "cache.prefix_caching");
+    sc.engine.response_cache = (int32_t)ig_config_get_int(cfg, "cache.response_cache");
     sc.engine.max_batch_tokens = (int32_t)ig_config_get_int(cfg, "scheduler.max_batch_tokens");
     sc.engine.max_seqs = (int32_t)ig_config_get_int(cfg, "scheduler.max_seqs");
     sc.engine.max_queue = (int32_t)ig_config_get_int(cfg, "scheduler.max_queue");

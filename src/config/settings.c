@@ -108,6 +108,12 @@ static const ig_setting SETTINGS[] = {
          "used, least frequently used, or oldest."),
     BOOL("cache", "prefix_caching", "true", "prefix-caching", "IGNIS_PREFIX_CACHING",
          "Reuse the KV blocks of prompt prefixes seen before."),
+    INT("cache", "response_cache", "0", 0, 1048576, "response-cache", 0, "IGNIS_RESPONSE_CACHE",
+        "N",
+        "Finished deterministic responses (temperature 0, ended by a stop or the length limit) "
+        "kept to answer an identical later request at once without computing it (same prompt "
+        "tokens, sampling parameters, max_tokens, stop strings, logprobs); the least recently "
+        "used is dropped first. 0 = off."),
 
     /* [scheduler] */
     INT("scheduler", "max_batch_tokens", "512", 1, 1048576, "max-batch-tokens", 0,

@@ -39,9 +39,19 @@
  * log's length) are dropped; by batch invariance they are bit-identical.
  * A follower's cancel or timeout finishes it alone. A follower's FINISHED
  * telemetry is its own: queue_us 0, ttft from its first TOKEN event, the
- * tokens it was handed; a promoted leader keeps those too (its FINISHED
- * counts the tokens it got as a follower, and its inter-token times are
- * the ones of tokens it emitted itself).
+ * tokens it was handed (the leader's count when it ends with the leader's
+ * result); a promoted leader keeps those too (its FINISHED counts at least
+ * the tokens it got as a follower, and its inter-token times are the ones
+ * of tokens it emitted itself).
+ *
+ * The response cache (config.response_cache > 0), also on the engine thread:
+ * keyed requests always lead a group (coalescing or not), so the group's log
+ * holds a leader's TOKEN events; when the leader ends with STOP or LENGTH the
+ * key, the log and a copy of the FINISHED event move into the cache (an
+ * array in least-recently-used order, bounded). A new request whose key is
+ * there is answered at intake, before any step: the events are replayed with
+ * its id and user data, and its FINISHED telemetry is its own (queue 0, no
+ * prompt token computed, no inter-token times).
  */
 #include <pthread.h>
 #include <stdalign.h>
@@ -82,9 +92,18 @@ typedef struct co_group {
     int32_t n_skip; /* TOKEN events of the (promoted) leader to drop: it already had them */
     int32_t n_seen; /* TOKEN events the current leader emitted */
     int64_t lead_first_token_us; /* a promoted leader's first token as a follower (-1: none) */
+    bool is_log_lossy;           /* a TOKEN event could not be logged (out of memory) */
     co_follower *f;
     int32_t n_f, cap_f;
 } co_group;
+
+typedef struct rc_entry {
+    char *key; /* owned */
+    size_t key_len;
+    ev_node *log_head; /* TOKEN events (deep copies), owned */
+    int32_t n_log;
+    ev_node *fin; /* the FINISHED event (deep copy), owned */
+} rc_entry;
 
 struct ig_engine {
     ig_engine_config cfg;
@@ -124,6 +143,9 @@ struct ig_engine {
     bool co_stopping;       /* the engine stops: a cancelled leader's followers end too */
     uint64_t n_coalesced;   /* published under mu */
     uint64_t n_co_finished; /* followers finished (not counted by the scheduler) */
+    rc_entry **rc;          /* response cache, least recently used first */
+    int32_t n_rc, cap_rc;
+    uint64_t n_rc_hits; /* published under mu */
 };
 
 /* Monotonic time in ms with ns resolution (step durations). */
@@ -427,12 +449,12 @@ static void follower_finish(ig_engine *e, co_group *g, int32_t i, const ig_event
                   .status = status,
                   .message = message};
     if (ev) {
-        c = *ev;
+        c = *ev; /* the leader's result: its token count (an end-of-generation token too) */
         if (ev->stats) st = *ev->stats;
     } else {
         st.n_prompt_tokens = q->n_prompt;
+        st.n_generated_tokens = f->n_tokens; /* what it was handed */
     }
-    st.n_generated_tokens = f->n_tokens; /* what it was handed, whoever computed them */
     st.id = q->id;
     st.user_data = q->user_data;
     st.arrival_us = q->arrival_us;
@@ -456,7 +478,7 @@ static void follower_finish(ig_engine *e, co_group *g, int32_t i, const ig_event
  * or not (false: schedule it as usual).
  */
 static bool coalesce_join(ig_engine *e, ig_req *q) {
-    if (!q->ckey) return false;
+    if (!q->ckey || !e->cfg.coalesce) return false;
     co_group *g = NULL;
     for (int32_t i = 0; i < e->n_groups && !g; i++) {
         co_group *c = e->groups[i];
@@ -471,7 +493,8 @@ static bool coalesce_join(ig_engine *e, ig_req *q) {
     return true;
 }
 
-/* A new leader, just scheduled: start its group (out of memory: it runs alone). */
+/* A new leader, just scheduled: start its group (out of memory: it runs alone). With
+ * only the response cache on, the group just logs the leader's events. */
 static void coalesce_lead(ig_engine *e, ig_req *q) {
     if (!q->ckey) return;
     co_group *g = calloc(1, sizeof *g);
@@ -546,6 +569,93 @@ static void coalesce_promote(ig_engine *e) {
     }
 }
 
+/* ---- the response cache (engine thread) ---- */
+
+static void rc_entry_free(rc_entry *r) {
+    if (!r) return;
+    for (ev_node *n = r->log_head; n;) {
+        ev_node *next = n->next;
+        free(n);
+        n = next;
+    }
+    free(r->fin);
+    free(r->key);
+    free(r);
+}
+
+static int32_t rc_find(ig_engine *e, const char *key, size_t key_len) {
+    for (int32_t i = 0; i < e->n_rc; i++)
+        if (e->rc[i]->key_len == key_len && !memcmp(e->rc[i]->key, key, key_len)) return i;
+    return -1;
+}
+
+static void rc_drop(ig_engine *e, int32_t i) {
+    rc_entry_free(e->rc[i]);
+    memmove(&e->rc[i], &e->rc[i + 1], (size_t)(e->n_rc - 1 - i) * sizeof *e->rc);
+    e->n_rc--;
+}
+
+/* A leader's result (fin: STOP or LENGTH): its key and log move into the cache. */
+static void rc_put(ig_engine *e, co_group *g, const ig_event *fin) {
+    if (e->cfg.response_cache <= 0 || !g->key || g->is_log_lossy || !fin->stats) return;
+    int32_t old = rc_find(e, g->key, g->key_len);
+    if (old >= 0) rc_drop(e, old); /* the same answer, computed again: keep the newer */
+    rc_entry *r = calloc(1, sizeof *r);
+    ev_node *f = copy_event(fin, false);
+    if (!r || !f || !grow((void **)&e->rc, &e->cap_rc, e->n_rc + 1, sizeof *e->rc)) {
+        free(r);
+        free(f);
+        return; /* out of memory: not cached */
+    }
+    f->ev.owned__ = NULL;
+    *r = (rc_entry){g->key, g->key_len, g->log_head, g->n_log, f};
+    g->key = NULL;
+    g->log_head = g->log_tail = NULL;
+    g->n_log = 0;
+    if (e->n_rc >= e->cfg.response_cache) rc_drop(e, 0); /* least recently used */
+    e->rc[e->n_rc++] = r;
+}
+
+/* A new request: answer it from the cache (true: it is finished) or not. */
+static bool rc_serve(ig_engine *e, ig_req *q) {
+    if (e->cfg.response_cache <= 0 || !q->ckey) return false;
+    int32_t i = rc_find(e, q->ckey, q->ckey_len);
+    if (i < 0) return false;
+    rc_entry *r = e->rc[i];
+    memmove(&e->rc[i], &e->rc[i + 1], (size_t)(e->n_rc - 1 - i) * sizeof *e->rc);
+    e->rc[e->n_rc - 1] = r; /* most recently used */
+    int64_t t_first = -1;
+    for (ev_node *n = r->log_head; n; n = n->next) {
+        ig_event c = n->ev;
+        c.id = q->id;
+        c.user_data = q->user_data;
+        if (t_first < 0) t_first = now_us();
+        deliver(e, &c);
+    }
+    ig_request_stats st = *r->fin->ev.stats;
+    int64_t t = now_us();
+    st.id = q->id;
+    st.user_data = q->user_data;
+    st.arrival_us = q->arrival_us;
+    st.queue_us = 0;
+    st.ttft_us = t_first >= 0 ? t_first - q->arrival_us : -1;
+    st.total_us = t - q->arrival_us;
+    st.n_prompt_tokens = q->n_prompt;
+    st.n_cached_tokens = q->n_prompt; /* nothing of it was computed for this request */
+    st.n_preemptions = 0;
+    st.itl_ms = NULL; /* its tokens came all at once */
+    st.n_itl = 0;
+    ig_event c = r->fin->ev;
+    c.id = q->id;
+    c.user_data = q->user_data;
+    c.stats = &st;
+    e->n_co_finished++;
+    e->n_rc_hits++;
+    deliver(e, &c);
+    ig__req_free(q);
+    return true;
+}
+
 /*
  * The scheduler's emit (see deliver): with coalescing, a leader's events are
  * logged and copied to its followers first.
@@ -558,7 +668,7 @@ static void engine_emit(void *ctx, const ig_event *ev) {
     if (g && ev->type == IG_EVENT_FINISHED && g->n_skip > 0 && ev->stats) {
         /* a promoted leader: its client had n_skip tokens as a follower, from then on */
         pst = *ev->stats;
-        pst.n_generated_tokens = g->n_seen > g->n_skip ? g->n_seen : g->n_skip;
+        if (pst.n_generated_tokens < g->n_skip) pst.n_generated_tokens = g->n_skip;
         pst.queue_us = 0;
         if (g->lead_first_token_us >= 0) pst.ttft_us = g->lead_first_token_us - pst.arrival_us;
         int32_t off = g->n_skip < pst.n_itl ? g->n_skip : pst.n_itl; /* gaps it was shown */
@@ -572,18 +682,22 @@ static void engine_emit(void *ctx, const ig_event *ev) {
         if (g->n_seen++ < g->n_skip) return; /* a promoted leader had these already */
         ev_node *n = copy_event(ev, false);
         if (n) {
+            n->ev.owned__ = NULL; /* replayed events must not point into the log */
             if (g->log_tail)
                 g->log_tail->next = n;
             else
                 g->log_head = n;
             g->log_tail = n;
             g->n_log++;
+        } else {
+            g->is_log_lossy = true;
         }
         for (int32_t i = 0; i < g->n_f; i++) follower_token(e, &g->f[i], ev);
     } else if (g && ev->type == IG_EVENT_FINISHED) {
         bool is_result = ev->finish == IG_FINISH_KIND_STOP || ev->finish == IG_FINISH_KIND_LENGTH;
         if (is_result || e->co_stopping) {
             while (g->n_f > 0) follower_finish(e, g, 0, ev, ev->finish, ev->status, ev->message);
+            if (is_result) rc_put(e, g, ev);
             group_remove(e, g);
         } else {
             g->leader = 0; /* orphaned: coalesce_promote after the step */
@@ -636,6 +750,7 @@ static void publish_stats(ig_engine *e, double step_ms, bool did_run) {
     s->n_generated_tokens = c.n_generated;
     s->n_finished = c.n_finished + e->n_co_finished;
     s->n_coalesced = e->n_coalesced;
+    s->n_response_cache_hits = e->n_rc_hits;
     s->step_budget_tokens = ig_sched_token_budget(e->sched);
     s->budget_pid_error = e->pid.error;
     s->budget_pid_integral = e->pid.integral;
@@ -690,7 +805,7 @@ static void *engine_main(void *arg) {
         if (is_stop) e->co_stopping = true;
         for (int32_t i = 0; i < n_in; i++) {
             ig_req *q = in[i];
-            if (coalesce_join(e, q)) continue;
+            if (rc_serve(e, q) || coalesce_join(e, q)) continue;
             ig_error err = {0};
             ig_status st = ig_sched_add(e->sched, q, &err);
             if (st != IG_OK) {
@@ -761,6 +876,9 @@ ig_status ig_engine_new(const ig_engine_config *config, ig_engine **out, ig_erro
     if (c->max_queue <= 0)
         return ig_errorf(err, IG_EINVAL, "engine: max_queue must be > 0, got %d", c->max_queue);
     if (c->n_ctx < 0) return ig_errorf(err, IG_EINVAL, "engine: n_ctx is negative");
+    if (c->response_cache < 0)
+        return ig_errorf(err, IG_EINVAL, "engine: response_cache must be >= 0, got %d",
+                         c->response_cache);
     if (!(c->target_step_ms >= 0))
         return ig_errorf(err, IG_EINVAL, "engine: target_step_ms must be >= 0");
     if ((unsigned)c->eviction > IG_ENGINE_EVICTION_FIFO)
@@ -832,7 +950,7 @@ ig_status ig_engine_submit(ig_engine *e, const ig_request *req, ig_request_id *i
     ig_status st =
         ig__req_new(req, 0, now_us(), e->n_vocab, e->cfg.model->vocab, e->n_ctx, &q, err);
     if (st != IG_OK) return st;
-    if (e->cfg.coalesce) q->ckey = coalesce_key(req, &q->ckey_len);
+    if (e->cfg.coalesce || e->cfg.response_cache > 0) q->ckey = coalesce_key(req, &q->ckey_len);
     pthread_mutex_lock(&e->mu);
     if (e->is_stop_requested || e->state == IG_ENGINE_STATE_STOPPED ||
         e->state == IG_ENGINE_STATE_DRAINING) {
@@ -1005,6 +1123,8 @@ void ig_engine_free(ig_engine *e) {
     free(e->live);
     for (int32_t i = 0; i < e->n_groups; i++) group_free(e->groups[i]);
     free(e->groups);
+    for (int32_t i = 0; i < e->n_rc; i++) rc_entry_free(e->rc[i]);
+    free(e->rc);
     ig_sched_free(e->sched);
     ig_pool_free(e->own_pool);
     pthread_cond_destroy(&e->cv_events);

@@ -77,6 +77,8 @@ got=$(grep -F 'route="/v1/completions",status="200"}' "$tmp/metrics" | awk '{pri
 "$BIN" bench --url "$URL" --parallel 0 >"$tmp/o" 2>"$tmp/e"
 [ $? = 2 ] && ok || bad "--parallel 0 accepted"
 
-kill -TERM "$PID"; wait "$PID"; PID=
+kill -TERM "$PID"; wait "$PID"; rc=$?; PID=
+[ "$rc" = 0 ] && ok || bad "server exited $rc after SIGTERM"
+grep -q 'Sanitizer\|runtime error:' "$tmp/serve.log" && bad "sanitizer report: $(head -c 2000 "$tmp/serve.log")" || ok
 echo "test_bench_http: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]

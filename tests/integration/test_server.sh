@@ -52,6 +52,8 @@ stop_server() {
     else
         wait "$1"; STOP_RC=$?
     fi
+    # every server exits 0 after SIGTERM (under ASan/UBSan a report makes it non-zero)
+    [ "$STOP_RC" = 0 ] || bad "server $1 stopped with status $STOP_RC"
 }
 
 # req METHOD PATH [BODY [curl args...]]: sets STATUS; the body is kept in $tmp/rN.body and the
@@ -439,6 +441,13 @@ PY
     grep -v '^CHECKS' "$tmp/check_out"
     read -r _ c_ok c_bad < <(grep '^CHECKS' "$tmp/check_out")
     passes=$((passes + ${c_ok:-0})); fails=$((fails + ${c_bad:-1}))
+fi
+
+# sanitizer builds (make check-asan): no server reported anything
+if grep -l 'Sanitizer\|runtime error:' "$tmp"/*.log >/dev/null 2>&1; then
+    bad "sanitizer reports: $(grep -h -A5 'Sanitizer\|runtime error:' "$tmp"/*.log | head -20)"
+else
+    ok
 fi
 
 echo "test_server: $passes passed, $fails failed"

@@ -9,7 +9,8 @@
  * The coalescing run does the same with ig_engine_config.coalesce on and
  * prompts drawn from a set of three, so that many identical greedy requests
  * run at once: followers join running leaders, leaders are cancelled or time
- * out and followers are promoted, all while other threads submit and poll.
+ * out and followers are promoted, all while other threads submit and poll;
+ * the response cache (4 entries) answers some of them at intake.
  *
  * Criterion's runner cannot start under ThreadSanitizer (its shared arena
  * collides with TSan's memory layout: Criterion issue #274), so a TSan build
@@ -203,6 +204,7 @@ static void run_stress(stress_result *res, bool is_coalesce) {
     c.max_seqs = 4;
     c.max_queue = is_coalesce ? 8 : 4;
     c.coalesce = is_coalesce;
+    c.response_cache = is_coalesce ? 4 : 0; /* and the response cache beside it */
     ig_engine *e = NULL;
     res->new_status = ig_engine_new(&c, &e, NULL);
     if (res->new_status != IG_OK) {
@@ -359,8 +361,10 @@ Test(engine_stress, threads_submit_identical_requests_with_coalescing) {
     cr_assert_eq(r.stats.n_rejected, (uint64_t)r.n_overloaded);
     cr_assert_geq(r.stats.n_coalesced, 1);
     cr_assert(stress_ok(&r, true));
-    cr_log_info("%d requests, %llu coalesced, %d refused as overloaded, %llu preemptions", r.n_ok,
-                (unsigned long long)r.stats.n_coalesced, r.n_overloaded,
+    cr_log_info("%d requests, %llu coalesced, %llu response cache hits, %d refused as overloaded, "
+                "%llu preemptions",
+                r.n_ok, (unsigned long long)r.stats.n_coalesced,
+                (unsigned long long)r.stats.n_response_cache_hits, r.n_overloaded,
                 (unsigned long long)r.stats.n_preemptions);
 }
 
@@ -379,9 +383,10 @@ int main(void) {
            ok ? "ok" : "FAILED");
     run_stress(&r, true);
     bool co_ok = stress_ok(&r, true);
-    printf("engine stress, coalescing (TSan build): %d requests, %llu coalesced, %d overloaded, "
-           "%llu preemptions, %d bad: %s\n",
-           r.n_ok, (unsigned long long)r.stats.n_coalesced, r.n_overloaded,
+    printf("engine stress, coalescing (TSan build): %d requests, %llu coalesced, %llu response "
+           "cache hits, %d overloaded, %llu preemptions, %d bad: %s\n",
+           r.n_ok, (unsigned long long)r.stats.n_coalesced,
+           (unsigned long long)r.stats.n_response_cache_hits, r.n_overloaded,
            (unsigned long long)r.stats.n_preemptions, r.n_bad, co_ok ? "ok" : "FAILED");
     ok = ok && co_ok;
     int n_cb = 0;

@@ -14,14 +14,14 @@
 
 #include "kernels/f32order.h"
 
-/* The same pairwise tree as f32order.c's sum_lanes16: 16 -> 8 -> 4 -> 2 -> 1. */
+/* The same pairwise tree as f32order.c's sum_lanes16, in registers:
+ * h8[i] = a[i] + a[i + 8], h4[i] = h8[i] + h8[i + 4], then
+ * (h4[0] + h4[2]) + (h4[1] + h4[3]); every addition is the scalar one. */
 static float sum_lanes16(__m256 lo, __m256 hi) {
-    float a[16], h8[8], h4[4];
-    _mm256_storeu_ps(a, lo);
-    _mm256_storeu_ps(a + 8, hi);
-    for (int i = 0; i < 8; i++) h8[i] = a[i] + a[i + 8];
-    for (int i = 0; i < 4; i++) h4[i] = h8[i] + h8[i + 4];
-    return (h4[0] + h4[2]) + (h4[1] + h4[3]);
+    const __m256 h8 = _mm256_add_ps(lo, hi);
+    const __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+    const __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4)); /* [h4[0]+h4[2], h4[1]+h4[3]] */
+    return _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
 }
 
 float ig__dot_f32_lanes_avx2(const float *w, const float *x, int64_t n) {
