@@ -619,6 +619,8 @@ static void rc_put(ig_engine *e, co_group *g, const ig_event *fin) {
 /* A new request: answer it from the cache (true: it is finished) or not. */
 static bool rc_serve(ig_engine *e, ig_req *q) {
     if (e->cfg.response_cache <= 0 || !q->ckey) return false;
+    /* past its deadline already: the scheduler ends it with a timeout, as any other */
+    if (q->deadline_us > 0 && now_us() >= q->deadline_us) return false;
     int32_t i = rc_find(e, q->ckey, q->ckey_len);
     if (i < 0) return false;
     rc_entry *r = e->rc[i];

@@ -202,6 +202,12 @@ char *ig_metrics_render(ig_metrics *m, const ig_engine_stats *es, const char *mo
                (double)es->n_preemptions);
     put_scalar(&o, "counter", "ignis_engine_rejected_total", "Submits refused: queue full.", lbl,
                (double)es->n_rejected);
+    put_scalar(&o, "counter", "ignis_coalesced_total",
+               "Requests that shared an identical running request's result.", lbl,
+               (double)es->n_coalesced);
+    put_scalar(&o, "counter", "ignis_response_cache_hits_total",
+               "Requests answered from the response cache.", lbl,
+               (double)es->n_response_cache_hits);
     put_scalar(&o, "gauge", "ignis_generation_tokens_per_second",
                "Generated tokens per second over the last second of steps.", lbl, es->tokens_per_s);
     put_scalar(&o, "gauge", "ignis_http_connections", "Open HTTP connections.", lbl,

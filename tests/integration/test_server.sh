@@ -253,7 +253,7 @@ done
 check "disconnect mid-stream frees the KV blocks" "j['running'] == 0 and j['kv_cache']['blocks_used'] == 0 and j['requests']['in_flight'] == 0"
 req GET /metrics
 check "disconnect counted as cancelled" "any(l.startswith('ignis_request_success_total') and 'cancelled' in l and not l.endswith(' 0') for l in b.splitlines())"
-check "/metrics exposition" "all(k in b for k in ['# TYPE ignis_http_requests_total counter', 'ignis_time_to_first_token_seconds_bucket', 'ignis_inter_token_latency_seconds_bucket', 'ignis_e2e_request_latency_seconds_count', 'ignis_prompt_tokens_total', 'ignis_generation_tokens_total', 'ignis_num_requests_waiting', 'ignis_num_requests_running', 'ignis_kv_cache_usage_ratio', 'ignis_prefix_cache_hit_rate', 'ignis_process_resident_memory_bytes', 'status=\"413\"', 'status=\"400\"'])"
+check "/metrics exposition" "all(k in b for k in ['# TYPE ignis_http_requests_total counter', 'ignis_time_to_first_token_seconds_bucket', 'ignis_inter_token_latency_seconds_bucket', 'ignis_e2e_request_latency_seconds_count', 'ignis_prompt_tokens_total', 'ignis_generation_tokens_total', 'ignis_num_requests_waiting', 'ignis_num_requests_running', 'ignis_kv_cache_usage_ratio', 'ignis_prefix_cache_hit_rate', 'ignis_response_cache_hits_total', 'ignis_coalesced_total', 'ignis_process_resident_memory_bytes', 'status=\"413\"', 'status=\"400\"'])"
 
 # --- a client that disconnects while waiting for a NON-streaming answer: noticed while the
 # connection is suspended, every choice cancelled (not run to the end), KV blocks back to 0.

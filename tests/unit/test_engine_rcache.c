@@ -161,6 +161,35 @@ Test(engine_rcache, hit_replays_without_computing) {
     fake_model_free(m);
 }
 
+/* An identical request already past its deadline is not answered from the cache: it times out. */
+Test(engine_rcache, past_deadline_times_out_instead_of_hitting) {
+    ig_model *m = fake_model_new(V, NULL);
+    ig_engine *e = mk_engine(m, 4, false, NULL, NULL);
+    static sink k;
+    memset(&k, 0, sizeof k);
+    int32_t p[9];
+    prompt_of(p, 9, 5);
+    run_one(e, &k, p, 9, 6, 0, 1);
+    ig_sampler_params sp = ig_sampler_params_default();
+    sp.temperature = 0;
+    sp.seed = 7;
+    ig_request r = {.prompt = p,
+                    .n_prompt = 9,
+                    .sampling = &sp,
+                    .max_tokens = 6,
+                    .n_logprobs = 2,
+                    .user_data = 2,
+                    .deadline_us = 1}; /* 1 µs after the monotonic clock's start: long past */
+    ig_request_id id = 0;
+    ig_error err = {0};
+    cr_assert_eq(ig_engine_submit(e, &r, &id, &err), IG_OK, "%s", err.message);
+    poll_done(e, &k, id);
+    cr_assert_eq(sink_find(&k, id)->finish, IG_FINISH_KIND_TIMEOUT);
+    cr_assert_eq(n_hits(e), 0);
+    ig_engine_free(e);
+    fake_model_free(m);
+}
+
 Test(engine_rcache, off_by_default) {
     cr_assert_eq(ig_engine_config_default().response_cache, 0);
     ig_model *m = fake_model_new(V, NULL);
