@@ -21,19 +21,7 @@
 #include "base/cpu.h"
 #include "kernels/attention.h"
 #include "tensor/fp16.h"
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double rng_unit(uint64_t *s) {
-    return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-}
-static double rng_gauss(uint64_t *s) {
-    return sqrt(-2.0 * log(rng_unit(s))) * cos(6.283185307179586 * rng_unit(s));
-}
+#include "testutil.h"
 
 static int max_level(void) {
     const ig_cpu_level was = ig_cpu_level_get();
@@ -64,14 +52,14 @@ static void cache_make(cache *c, int n_pos, int n_layer, int bs, int kv_dim, int
     c->table = malloc((size_t)used * sizeof *c->table);
     cr_assert(c->k && c->v && c->table);
     for (size_t i = 0; i < n; i++) {
-        c->k[i] = ig_fp32_to_fp16((float)rng_gauss(s));
-        c->v[i] = ig_fp32_to_fp16((float)rng_gauss(s));
+        c->k[i] = ig_fp32_to_fp16((float)ig_test_rng_gauss(s));
+        c->v[i] = ig_fp32_to_fp16((float)ig_test_rng_gauss(s));
     }
     /* a shuffled choice of blocks: positions do not sit in block order */
     int32_t *perm = malloc((size_t)c->n_blocks * sizeof *perm);
     for (int i = 0; i < c->n_blocks; i++) perm[i] = i;
     for (int i = c->n_blocks - 1; i > 0; i--) {
-        const int j = (int)(rng_next(s) % (uint64_t)(i + 1));
+        const int j = (int)(ig_test_rng_next(s) % (uint64_t)(i + 1));
         const int32_t t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;
@@ -134,7 +122,7 @@ Test(attention, every_level_equals_the_reference_bit_for_bit) {
                     float *ref = malloc((size_t)n_q * hd * sizeof *ref);
                     float *got = malloc((size_t)(n_q * hd + 1) * sizeof *got);
                     for (int i = 0; i < n_q * hd; i++)
-                        q[i] = (float)(rng_gauss(&s) * (mode == MODE_RISING ? 0.2 : 1));
+                        q[i] = (float)(ig_test_rng_gauss(&s) * (mode == MODE_RISING ? 0.2 : 1));
                     if (mode == MODE_RISING)
                         for (int i = 0; i < n_q * hd; i++)
                             q[i] = fabsf(q[i]); /* q . k grows with the position */
@@ -176,7 +164,7 @@ Test(attention, reference_one_position_gives_v_and_two_equal_scores_the_mean) {
     memcpy(k1, k0, hd * 2);
     const ig_attn_kv kv = view_of(&kc, 0, 0, hd);
     float q[8], out[8];
-    for (int i = 0; i < hd; i++) q[i] = (float)rng_gauss(&s);
+    for (int i = 0; i < hd; i++) q[i] = (float)ig_test_rng_gauss(&s);
     const uint16_t *v0 = kc.v + (size_t)kc.table[0] * 4 * hd, *v1 = v0 + hd;
     for (int l = IG_CPU_SCALAR; l <= max_level(); l++) {
         ig_attend_f16_level((ig_cpu_level)l, &kv, hd, 1, q, 1, out);

@@ -30,19 +30,7 @@
 #include "kernels/ops.h"
 #include "tensor/fp16.h"
 #include "tensor/types.h"
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double rng_unit(uint64_t *s) {
-    return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-}
-static double rng_gauss(uint64_t *s) {
-    return sqrt(-2.0 * log(rng_unit(s))) * cos(6.283185307179586 * rng_unit(s));
-}
+#include "testutil.h"
 
 static const uint32_t TYPES[] = {IG_TYPE_F16, IG_TYPE_BF16, IG_TYPE_F32};
 #define N_TYPES (sizeof TYPES / sizeof TYPES[0])
@@ -64,7 +52,7 @@ static void *random_row(uint32_t t, int64_t n, double scale, uint64_t *s, float 
     void *row = malloc((size_t)n * elt_size(t) + 64);
     cr_assert_not_null(row);
     for (int64_t i = 0; i < n; i++) {
-        const float v = (float)(rng_gauss(s) * scale);
+        const float v = (float)(ig_test_rng_gauss(s) * scale);
         if (t == IG_TYPE_F16) {
             ((uint16_t *)row)[i] = ig_fp32_to_fp16(v);
             w[i] = ig_fp16_to_fp32(((uint16_t *)row)[i]);
@@ -133,7 +121,7 @@ Test(kernels_float, converters_are_bit_identical_to_scalar) {
             expect_same_conversion(t, l, x, n_special);
             /* every length 0..40: the partial last vector */
             uint64_t s = 11;
-            for (int i = 0; i < 64; i++) x[i] = (float)rng_gauss(&s);
+            for (int i = 0; i < 64; i++) x[i] = (float)ig_test_rng_gauss(&s);
             for (int n = 0; n <= 40; n++) expect_same_conversion(t, l, x, n);
             /* a sweep over the bit patterns */
             enum { CHUNK = 4096 };
@@ -170,7 +158,7 @@ Test(kernels_float, vec_dot_q_matches_scalar_within_the_f32_summation_bound) {
                 for (int rep = 0; rep < 6; rep++) {
                     void *row = random_row(t, n, 0.02 * (rep + 1), &s, w);
                     for (int64_t i = 0; i < n; i++)
-                        xf[i] = (float)(rng_gauss(&s) * (rep % 3 == 2 ? 30 : 1));
+                        xf[i] = (float)(ig_test_rng_gauss(&s) * (rep % 3 == 2 ? 30 : 1));
                     void *xq = malloc((size_t)n * elt_size(t) + 64);
                     ref->quantize_act(xf, xq, n);
                     ig_type_get(t)->to_float(xq, xd, n);
@@ -211,7 +199,7 @@ static void check_tile(uint32_t t, int l, int64_t n, int nr, int nc, uint64_t *s
         free(row);
     }
     for (int c = 0; c < nc; c++) {
-        for (int64_t i = 0; i < n; i++) tmp[i] = (float)rng_gauss(s);
+        for (int64_t i = 0; i < n; i++) tmp[i] = (float)ig_test_rng_gauss(s);
         k->quantize_act(tmp, xq + c * xrb, n);
     }
     const size_t ldy = (size_t)nr + 3;
@@ -272,7 +260,7 @@ Test(kernels_float, matmul_is_batch_invariant_at_every_level) {
     float *x = malloc(N_TOK * n_cols * sizeof *x), *y = malloc(N_TOK * n_rows * sizeof *y);
     float *y1 = malloc(N_TOK * n_rows * sizeof *y1), *y7 = malloc(7 * n_rows * sizeof *y7);
     float *tmp = malloc(n_cols * sizeof *tmp);
-    for (int64_t i = 0; i < N_TOK * n_cols; i++) x[i] = (float)rng_gauss(&s);
+    for (int64_t i = 0; i < N_TOK * n_cols; i++) x[i] = (float)ig_test_rng_gauss(&s);
     for (size_t k = 0; k < N_TYPES; k++) {
         const uint32_t t = TYPES[k];
         ig_matrix w = {t, n_cols, n_rows, (size_t)n_cols * elt_size(t), NULL, false};

@@ -31,23 +31,11 @@
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
 #include "tensor/types.h"
+#include "testutil.h"
 
 static const ig_type KTYPES[] = {IG_TYPE_Q2_K, IG_TYPE_Q3_K, IG_TYPE_Q4_K, IG_TYPE_Q5_K,
                                  IG_TYPE_Q6_K};
 #define N_KTYPES (sizeof KTYPES / sizeof KTYPES[0])
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double rng_unit(uint64_t *s) {
-    return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-}
-static double rng_gauss(uint64_t *s) {
-    return sqrt(-2.0 * log(rng_unit(s))) * cos(6.283185307179586 * rng_unit(s));
-}
 
 /* The highest level this machine (and IGNIS_CPU) allows. */
 static ig_cpu_level top_level(void) {
@@ -65,11 +53,11 @@ static uint8_t *random_rows(uint32_t t, int64_t n, int64_t n_rows, uint64_t *s) 
     const size_t rb = row_bytes(t, n);
     uint8_t *p = malloc(rb * (size_t)n_rows);
     cr_assert_not_null(p);
-    for (size_t i = 0; i < rb * (size_t)n_rows; i++) p[i] = (uint8_t)rng_next(s);
+    for (size_t i = 0; i < rb * (size_t)n_rows; i++) p[i] = (uint8_t)ig_test_rng_next(s);
     for (int64_t r = 0; r < n_rows; r++) {
         for (int64_t b = 0; b < n / IG_QK_K; b++) {
-            const uint16_t d = ig_fp32_to_fp16((float)(rng_gauss(s) * 0.01));
-            const uint16_t dmin = ig_fp32_to_fp16((float)(rng_gauss(s) * 0.01));
+            const uint16_t d = ig_fp32_to_fp16((float)(ig_test_rng_gauss(s) * 0.01));
+            const uint16_t dmin = ig_fp32_to_fp16((float)(ig_test_rng_gauss(s) * 0.01));
             uint8_t *blk = p + r * rb;
             switch (t) {
             case IG_TYPE_Q2_K:
@@ -96,8 +84,9 @@ static uint8_t *random_rows(uint32_t t, int64_t n, int64_t n_rows, uint64_t *s) 
 /* Random activations: gaussian, with a few outliers and an occasional all-zero block. */
 static void random_acts(float *x, int64_t n, uint64_t *s) {
     for (int64_t i = 0; i < n; i++)
-        x[i] = (float)(rng_gauss(s) * (rng_unit(s) < 0.01 ? 30 : 1) * (1 + (i / 256) % 3));
-    if (n >= 512 && rng_unit(s) < 0.5) memset(x + 256, 0, 256 * sizeof *x);
+        x[i] = (float)(ig_test_rng_gauss(s) * (ig_test_rng_unit(s) < 0.01 ? 30 : 1) *
+                       (1 + (i / 256) % 3));
+    if (n >= 512 && ig_test_rng_unit(s) < 0.5) memset(x + 256, 0, 256 * sizeof *x);
 }
 
 /* Token rows of q8_K activations quantized by the scalar reference, rows `stride` bytes apart. */
@@ -338,7 +327,7 @@ Test(kernels_kquant, quantize_act_writes_the_scalar_bytes) {
     x[5] = 127.0f;
     expect_same_q8_K(x, n, "halves");
     /* the largest magnitude twice with both signs: the first one sets the sign */
-    for (int64_t i = 0; i < n; i++) x[i] = (float)rng_gauss(&s);
+    for (int64_t i = 0; i < n; i++) x[i] = (float)ig_test_rng_gauss(&s);
     x[100] = -9.0f, x[200] = 9.0f, x[256 + 3] = 9.0f, x[256 + 250] = -9.0f, x[1023] = 5.0f;
     expect_same_q8_K(x, n, "signed ties");
     /* zero blocks, -0, tiny values */
@@ -348,7 +337,7 @@ Test(kernels_kquant, quantize_act_writes_the_scalar_bytes) {
     x[1500] = -1e-38f;
     expect_same_q8_K(x, n, "zeros");
     /* non-finite: NaN ignored by the max, infinities */
-    for (int64_t i = 0; i < n; i++) x[i] = (float)rng_gauss(&s);
+    for (int64_t i = 0; i < n; i++) x[i] = (float)ig_test_rng_gauss(&s);
     x[3] = NAN;
     x[260] = INFINITY;
     x[520] = -INFINITY, x[530] = NAN;

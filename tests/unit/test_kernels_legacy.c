@@ -34,23 +34,11 @@
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
 #include "tensor/types.h"
+#include "testutil.h"
 
 static const ig_type LTYPES[] = {IG_TYPE_Q4_0, IG_TYPE_Q4_1, IG_TYPE_Q5_0, IG_TYPE_Q5_1,
                                  IG_TYPE_Q8_0};
 #define N_LTYPES (sizeof LTYPES / sizeof LTYPES[0])
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double rng_unit(uint64_t *s) {
-    return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-}
-static double rng_gauss(uint64_t *s) {
-    return sqrt(-2.0 * log(rng_unit(s))) * cos(6.283185307179586 * rng_unit(s));
-}
 
 static size_t row_bytes(uint32_t t, int64_t n) {
     size_t sz = 0;
@@ -72,12 +60,12 @@ static uint8_t *random_rows(uint32_t t, int64_t n, int64_t n_rows, uint64_t *s) 
     const size_t rb = row_bytes(t, n), bs = block_bytes(t);
     uint8_t *p = malloc(rb * (size_t)n_rows);
     cr_assert_not_null(p);
-    for (size_t i = 0; i < rb * (size_t)n_rows; i++) p[i] = (uint8_t)rng_next(s);
+    for (size_t i = 0; i < rb * (size_t)n_rows; i++) p[i] = (uint8_t)ig_test_rng_next(s);
     for (int64_t r = 0; r < n_rows; r++)
         for (int64_t b = 0; b < n / IG_QK; b++) {
             uint8_t *blk = p + r * rb + b * bs;
-            const uint16_t d = ig_fp32_to_fp16((float)(rng_gauss(s) * 0.01));
-            const uint16_t m = ig_fp32_to_fp16((float)(rng_gauss(s) * 0.02));
+            const uint16_t d = ig_fp32_to_fp16((float)(ig_test_rng_gauss(s) * 0.01));
+            const uint16_t m = ig_fp32_to_fp16((float)(ig_test_rng_gauss(s) * 0.02));
             memcpy(blk, &d, 2);
             if (has_min(t)) memcpy(blk + 2, &m, 2);
         }
@@ -100,7 +88,7 @@ static uint8_t *random_acts(uint32_t t, int64_t n, int n_tok, float *xf, uint64_
     cr_assert_not_null(xq);
     for (int c = 0; c < n_tok; c++) {
         float *x = xf + (size_t)c * n;
-        for (int64_t i = 0; i < n; i++) x[i] = (float)rng_gauss(s);
+        for (int64_t i = 0; i < n; i++) x[i] = (float)ig_test_rng_gauss(s);
         k->quantize_act(x, xq + (size_t)c * *stride, n);
     }
     return xq;
@@ -112,26 +100,27 @@ static uint8_t *random_acts(uint32_t t, int64_t n, int n_tok, float *xf, uint64_
 static void fill_block(float *x, int kind, uint64_t *s) {
     switch (kind) {
     case 0: /* gaussian */
-        for (int i = 0; i < IG_QK; i++) x[i] = (float)rng_gauss(s);
+        for (int i = 0; i < IG_QK; i++) x[i] = (float)ig_test_rng_gauss(s);
         break;
     case 1: /* amax 127: x * 127/amax is x, so halves are exact ties */
-        for (int i = 0; i < IG_QK; i++) x[i] = (float)((int)(rng_next(s) % 253) - 126) + 0.5f;
-        x[rng_next(s) % IG_QK] = -127.0f;
+        for (int i = 0; i < IG_QK; i++)
+            x[i] = (float)((int)(ig_test_rng_next(s) % 253) - 126) + 0.5f;
+        x[ig_test_rng_next(s) % IG_QK] = -127.0f;
         break;
     case 2: /* all zero, with signed zeros */
         for (int i = 0; i < IG_QK; i++) x[i] = i % 2 ? -0.0f : 0.0f;
         break;
     case 3: /* tiny and subnormal */
-        for (int i = 0; i < IG_QK; i++) x[i] = (float)rng_gauss(s) * 1e-40f;
+        for (int i = 0; i < IG_QK; i++) x[i] = (float)ig_test_rng_gauss(s) * 1e-40f;
         break;
     case 4: /* non-finite */
-        for (int i = 0; i < IG_QK; i++) x[i] = (float)rng_gauss(s);
-        x[rng_next(s) % IG_QK] = NAN;
-        if (rng_next(s) % 2) x[rng_next(s) % IG_QK] = INFINITY;
-        if (rng_next(s) % 2) x[rng_next(s) % IG_QK] = -INFINITY;
+        for (int i = 0; i < IG_QK; i++) x[i] = (float)ig_test_rng_gauss(s);
+        x[ig_test_rng_next(s) % IG_QK] = NAN;
+        if (ig_test_rng_next(s) % 2) x[ig_test_rng_next(s) % IG_QK] = INFINITY;
+        if (ig_test_rng_next(s) % 2) x[ig_test_rng_next(s) % IG_QK] = -INFINITY;
         break;
     default: /* huge */
-        for (int i = 0; i < IG_QK; i++) x[i] = (float)rng_gauss(s) * 3e37f;
+        for (int i = 0; i < IG_QK; i++) x[i] = (float)ig_test_rng_gauss(s) * 3e37f;
         break;
     }
 }
@@ -278,7 +267,7 @@ Test(kernels_legacy, matmul_is_batch_and_thread_invariant) {
     for (int p = 0; p < 3; p++) cr_assert_eq(ig_pool_new(p + 1, &pools[p], &err), IG_OK);
     const ig_cpu_level saved = ig_cpu_level_get();
     float *xf = malloc((size_t)n_tok * n * sizeof *xf);
-    for (size_t i = 0; i < (size_t)n_tok * n; i++) xf[i] = (float)rng_gauss(&s);
+    for (size_t i = 0; i < (size_t)n_tok * n; i++) xf[i] = (float)ig_test_rng_gauss(&s);
     float *y64 = malloc((size_t)n_tok * n_rows * sizeof *y64);
     float *y = malloc((size_t)n_tok * n_rows * sizeof *y);
     for (size_t ti = 0; ti < N_LTYPES; ti++) {

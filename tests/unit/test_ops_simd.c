@@ -15,13 +15,7 @@
 
 #include "base/cpu.h"
 #include "kernels/ops.h"
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+#include "testutil.h"
 
 static bool same(float a, float b) {
     return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0;
@@ -41,10 +35,10 @@ Test(ops_simd, silu_mul_same_bits_at_every_level) {
     const ig_cpu_level saved = ig_cpu_level_get();
     for (int trial = 0; trial < 20; trial++) {
         for (int i = 0; i < n; i++) {
-            const double u = (double)(rng_next(&s) >> 11) / 9007199254740992.0;
+            const double u = (double)(ig_test_rng_next(&s) >> 11) / 9007199254740992.0;
             /* trial 0: special values spread over the row; others random, wide */
             a0[i] = trial == 0 ? special[i % n_special] : (float)((u - 0.5) * (trial * 20.0));
-            b[i] = (float)((double)(rng_next(&s) >> 40) / 16777216.0 - 0.5) * 4.0f;
+            b[i] = (float)((double)(ig_test_rng_next(&s) >> 40) / 16777216.0 - 0.5) * 4.0f;
         }
         ig_cpu_level_set(IG_CPU_SCALAR);
         memcpy(want, a0, n * sizeof *want);

@@ -25,23 +25,11 @@
 #include "tensor/fp16.h"
 #include "tensor/pack.h"
 #include "tensor/types.h"
+#include "testutil.h"
 
 static const ig_type PTYPES[] = {IG_TYPE_Q4_0, IG_TYPE_Q4_1, IG_TYPE_Q5_0, IG_TYPE_Q5_1,
                                  IG_TYPE_Q8_0, IG_TYPE_Q4_K, IG_TYPE_Q6_K};
 #define N_PTYPES (sizeof PTYPES / sizeof PTYPES[0])
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double rng_unit(uint64_t *s) {
-    return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-}
-static double rng_gauss(uint64_t *s) {
-    return sqrt(-2.0 * log(rng_unit(s))) * cos(6.283185307179586 * rng_unit(s));
-}
 
 static size_t row_bytes(uint32_t t, int64_t n) {
     size_t sz = 0;
@@ -66,12 +54,12 @@ static uint8_t *random_rows(uint32_t t, int64_t n, int64_t n_rows, uint64_t *s) 
     const bool has_min = t == IG_TYPE_Q4_1 || t == IG_TYPE_Q5_1 || t == IG_TYPE_Q4_K;
     uint8_t *p = malloc(rb * (size_t)n_rows);
     cr_assert_not_null(p);
-    for (size_t i = 0; i < rb * (size_t)n_rows; i++) p[i] = (uint8_t)rng_next(s);
+    for (size_t i = 0; i < rb * (size_t)n_rows; i++) p[i] = (uint8_t)ig_test_rng_next(s);
     for (int64_t r = 0; r < n_rows; r++)
         for (int64_t b = 0; b < n / tr->blck_size; b++) {
             uint8_t *blk = p + r * rb + b * bs;
-            const uint16_t d = ig_fp32_to_fp16((float)(rng_gauss(s) * 0.01));
-            const uint16_t m = ig_fp32_to_fp16((float)(rng_gauss(s) * 0.02));
+            const uint16_t d = ig_fp32_to_fp16((float)(ig_test_rng_gauss(s) * 0.01));
+            const uint16_t m = ig_fp32_to_fp16((float)(ig_test_rng_gauss(s) * 0.02));
             memcpy(blk + d_off, &d, 2);
             if (has_min) memcpy(blk + 2, &m, 2);
         }
@@ -151,7 +139,7 @@ Test(pack, matmul_same_bits_as_unpacked) {
     for (int p = 0; p < 3; p++) cr_assert_eq(ig_pool_new(p + 1, &pools[p], &err), IG_OK);
     const ig_cpu_level saved = ig_cpu_level_get();
     float *xf = malloc((size_t)max_tok * n_max * sizeof *xf);
-    for (size_t i = 0; i < (size_t)max_tok * n_max; i++) xf[i] = (float)rng_gauss(&s);
+    for (size_t i = 0; i < (size_t)max_tok * n_max; i++) xf[i] = (float)ig_test_rng_gauss(&s);
     for (size_t ti = 0; ti < N_PTYPES; ti++) {
         const uint32_t t = PTYPES[ti];
         const int64_t n = is_k(t) ? n_max : row_len(t, 37);
@@ -203,7 +191,7 @@ Test(pack, matmul_n_same_bits_as_separate_calls) {
     ig_error err = {0};
     cr_assert_eq(ig_pool_new(2, &pool, &err), IG_OK);
     float *xf = malloc((size_t)nt * n * sizeof *xf);
-    for (size_t i = 0; i < (size_t)nt * n; i++) xf[i] = (float)rng_gauss(&s);
+    for (size_t i = 0; i < (size_t)nt * n; i++) xf[i] = (float)ig_test_rng_gauss(&s);
     const struct {
         uint32_t t;
         int64_t rows;

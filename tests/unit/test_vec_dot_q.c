@@ -28,21 +28,9 @@
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
 #include "tensor/types.h"
+#include "testutil.h"
 
 /* ------------------------------------------------------------ helpers */
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double rng_unit(uint64_t *s) {
-    return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-}
-static double rng_gauss(uint64_t *s) {
-    return sqrt(-2.0 * log(rng_unit(s))) * cos(6.283185307179586 * rng_unit(s));
-}
 
 /* Every weight type with a dot product, and the activation type llama.cpp's CPU backend pairs with
  * it. */
@@ -83,19 +71,21 @@ static void random_row(uint32_t t, void *row, int64_t n, float d, float dmin, ui
     size_t sz = 0;
     ig_type_row_size(t, n, &sz);
     uint8_t *p = row;
-    for (size_t i = 0; i < sz; i++) p[i] = (uint8_t)rng_next(s);
+    for (size_t i = 0; i < sz; i++) p[i] = (uint8_t)ig_test_rng_next(s);
     const uint16_t hd = ig_fp32_to_fp16(d), hm = ig_fp32_to_fp16(dmin);
     const int64_t nb = n / ig_type_get(t)->blck_size;
     for (int64_t b = 0; b < nb; b++) {
         switch (t) {
         case IG_TYPE_F32:
-            ((float *)row)[b] = (float)((int)(rng_next(s) % 15) - 7) * d;
+            ((float *)row)[b] = (float)((int)(ig_test_rng_next(s) % 15) - 7) * d;
             break;
         case IG_TYPE_F16:
-            ((uint16_t *)row)[b] = ig_fp32_to_fp16((float)((int)(rng_next(s) % 15) - 7) * d);
+            ((uint16_t *)row)[b] =
+                ig_fp32_to_fp16((float)((int)(ig_test_rng_next(s) % 15) - 7) * d);
             break;
         case IG_TYPE_BF16:
-            ((uint16_t *)row)[b] = ig_fp32_to_bf16((float)((int)(rng_next(s) % 15) - 7) * d);
+            ((uint16_t *)row)[b] =
+                ig_fp32_to_bf16((float)((int)(ig_test_rng_next(s) % 15) - 7) * d);
             break;
         case IG_TYPE_Q8_0:
             ((ig_block_q8_0 *)row)[b].d = hd;
@@ -236,7 +226,7 @@ Test(vec_dot_q, q8_0_scale_is_amax_over_127_and_ties_round_to_even) {
 Test(vec_dot_q, q8_1_stores_d_times_sum_of_codes) {
     float x[64];
     uint64_t s = 11;
-    for (int i = 0; i < 64; i++) x[i] = (float)rng_gauss(&s);
+    for (int i = 0; i < 64; i++) x[i] = (float)ig_test_rng_gauss(&s);
     ig_block_q8_1 b[2];
     ig_block_q8_0 c[2];
     ig_quantize_act_q8_1(x, b, 64);
@@ -333,11 +323,11 @@ Test(vec_dot_q, integer_cases_equal_the_exact_dot_bit_for_bit) {
         const uint32_t t = PAIRS[k].type;
         const ig_type_traits *tr = ig_type_get(t);
         for (int rep = 0; rep < 20; rep++) {
-            for (int64_t i = 0; i < n; i++) x[i] = (float)((int)(rng_next(&s) % 121) - 60);
+            for (int64_t i = 0; i < n; i++) x[i] = (float)((int)(ig_test_rng_next(&s) % 121) - 60);
             const int64_t ablk = ig_type_get(PAIRS[k].act)->blck_size;
             if (ablk > 1)
                 for (int64_t i = 0; i < n; i += ablk)
-                    x[i + (int64_t)(rng_next(&s) % (uint64_t)ablk)] = 127.0f;
+                    x[i + (int64_t)(ig_test_rng_next(&s) % (uint64_t)ablk)] = 127.0f;
             void *row = row_alloc(t, n);
             random_row(t, row, n, 0.0625f, rep % 2 ? -1.25f : 0.375f, &s);
             void *xq = quantize_act(t, x, n);
@@ -404,7 +394,8 @@ Test(vec_dot_q, random_rows_are_within_the_activation_quantization_bound) {
                   *w = malloc(n * sizeof *w);
             for (int rep = 0; rep < 8; rep++) {
                 for (int64_t i = 0; i < n; i++)
-                    x[i] = (float)(rng_gauss(&s) * (rep % 4 == 3 && rng_unit(&s) < 0.02 ? 20 : 1));
+                    x[i] = (float)(ig_test_rng_gauss(&s) *
+                                   (rep % 4 == 3 && ig_test_rng_unit(&s) < 0.02 ? 20 : 1));
                 void *row = row_alloc(t, n);
                 random_row(t, row, n, 0.004f + 0.001f * rep, -0.03f, &s);
                 tr->to_float(row, w, n);
@@ -457,7 +448,7 @@ Test(vec_dot_q, every_cpu_level_agrees_with_scalar) {
             const ig_dot_kernel *ref = ig_dot_kernel_get(t, IG_CPU_SCALAR),
                                 *fast = ig_dot_kernel_get(t, (ig_cpu_level)l);
             for (int rep = 0; rep < 4; rep++) {
-                for (int64_t i = 0; i < n; i++) x[i] = (float)rng_gauss(&s);
+                for (int64_t i = 0; i < n; i++) x[i] = (float)ig_test_rng_gauss(&s);
                 void *row = row_alloc(t, n);
                 random_row(t, row, n, 0.01f, -0.02f, &s);
                 ig_type_get(t)->to_float(row, w, n);
@@ -494,7 +485,7 @@ Test(vec_dot_q, matmul_equals_row_by_row_dots_with_threads_and_alone) {
     const int64_t n_cols = 512, n_rows = 37;
     float *x = malloc(n_tok * n_cols * sizeof *x), *y = malloc(n_tok * n_rows * sizeof *y),
           *y1 = malloc(n_rows * sizeof *y1);
-    for (int64_t i = 0; i < n_tok * n_cols; i++) x[i] = (float)rng_gauss(&s);
+    for (int64_t i = 0; i < n_tok * n_cols; i++) x[i] = (float)ig_test_rng_gauss(&s);
     for (size_t k = 0; k < N_PAIRS; k++) {
         const uint32_t t = PAIRS[k].type;
         const ig_type_traits *tr = ig_type_get(t);

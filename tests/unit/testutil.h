@@ -2,8 +2,28 @@
 #ifndef IG_TESTUTIL_H
 #define IG_TESTUTIL_H
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+/* A seeded random stream for test inputs (splitmix64): the next 64 bits. */
+static inline uint64_t ig_test_rng_next(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in (0, 1), never 0 or 1. */
+static inline double ig_test_rng_unit(uint64_t *s) {
+    return ((double)(ig_test_rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
+}
+
+/* Standard normal (Box-Muller). */
+static inline double ig_test_rng_gauss(uint64_t *s) {
+    return sqrt(-2.0 * log(ig_test_rng_unit(s))) * cos(6.283185307179586 * ig_test_rng_unit(s));
+}
 
 /* Path of a file under the test data directory (IGNIS_TEST_DATA, default ../shared). */
 static inline const char *ig_test_path(const char *rel) {
