@@ -24,6 +24,7 @@ static void register_level(ig_cpu_level level, ig_dot_kernel *table) {
         ig__dot_register_kquant_avx2(table);
         ig__dot_register_float_avx2(table);
         ig__dot_register_packed_avx2(table);
+        ig__dot_register_kpacked_avx2(table);
 
         break;
     case IG_CPU_AVX512:

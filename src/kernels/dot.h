@@ -79,6 +79,7 @@ void ig__dot_register_kquant_avx512(ig_dot_kernel *table);
 void ig__dot_register_float_avx2(ig_dot_kernel *table);
 void ig__dot_register_float_avx512(ig_dot_kernel *table);
 void ig__dot_register_packed_avx2(ig_dot_kernel *table);
+void ig__dot_register_kpacked_avx2(ig_dot_kernel *table);
 void ig__dot_register_packed_avx512(ig_dot_kernel *table);
 void ig__dot_register_kpacked_avx512(ig_dot_kernel *table);
 
