@@ -38,6 +38,9 @@ static bool layout_of(uint32_t type, block_layout *l) {
     case IG_TYPE_Q4_K: /* d, dmin, then 12 scale bytes and 128 code bytes as 35 chunks */
         *l = (block_layout){sizeof(ig_block_q4_K), 0, 2, -1, 4, 35};
         return true;
+    case IG_TYPE_Q5_K: /* d, dmin, then 12 scale bytes, 32 qh bytes, 128 code bytes */
+        *l = (block_layout){sizeof(ig_block_q5_K), 0, 2, -1, 4, 43};
+        return true;
     case IG_TYPE_Q6_K: /* ql, qh, scales as 52 chunks, then d */
         *l = (block_layout){sizeof(ig_block_q6_K), 208, -1, -1, 0, 52};
         return true;
@@ -173,7 +176,8 @@ void ig_pack_r16_get_row(uint32_t type, const void *packed, size_t row_bytes, in
 }
 
 void ig_pack_r16_act_aux(uint32_t type, const void *xq, int64_t n, ig_pack_aux *aux) {
-    if (type == IG_TYPE_Q4_K || type == IG_TYPE_Q6_K) return; /* kernels read q8_K's d, bsums */
+    if (type == IG_TYPE_Q4_K || type == IG_TYPE_Q5_K || type == IG_TYPE_Q6_K)
+        return; /* the K-quant kernels read q8_K's d and bsums */
     const int64_t nb = n / IG_QK;
     if (type == IG_TYPE_Q4_1 || type == IG_TYPE_Q5_1) {
         const ig_block_q8_1 *x = xq;

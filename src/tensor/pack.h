@@ -24,15 +24,17 @@
  * The last n_rows % 16 rows (if any) stay in the file's row layout after
  * the packed groups.
  *
- * K-quants (q4_K, q6_K): the same scheme over the 256-value super-block:
+ * K-quants (q4_K, q5_K, q6_K): the same scheme over the 256-value super-block:
  *   q4_K  d[16], dmin[16], then 35 chunks: 3 of the 12 scale bytes, 32 of
  *         the 128 code bytes (2304 bytes for 16 rows)
+ *   q5_K  as q4_K with the 32 qh bytes (8 chunks) between scales and codes:
+ *         43 chunks (2816 bytes)
  *   q6_K  d[16], then 52 chunks: 32 of ql, 16 of qh, 4 of the 16 int8
  *         scales (3360 bytes)
  * so a kernel with one row per lane reads everything with plain loads.
  *
- * Which types: the legacy block types (q4_0, q4_1, q5_0, q5_1, q8_0), q4_K
- * and q6_K (the bulk of a Q4_K_M file).
+ * Which types: the legacy block types (q4_0, q4_1, q5_0, q5_1, q8_0), q4_K,
+ * q5_K and q6_K (the bulk of Q4_K_M and Q5_K_M files).
  */
 #ifndef IG_TENSOR_PACK_H
 #define IG_TENSOR_PACK_H

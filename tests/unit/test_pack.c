@@ -28,7 +28,7 @@
 #include "testutil.h"
 
 static const ig_type PTYPES[] = {IG_TYPE_Q4_0, IG_TYPE_Q4_1, IG_TYPE_Q5_0, IG_TYPE_Q5_1,
-                                 IG_TYPE_Q8_0, IG_TYPE_Q4_K, IG_TYPE_Q6_K};
+                                 IG_TYPE_Q8_0, IG_TYPE_Q4_K, IG_TYPE_Q5_K, IG_TYPE_Q6_K};
 #define N_PTYPES (sizeof PTYPES / sizeof PTYPES[0])
 
 static size_t row_bytes(uint32_t t, int64_t n) {
@@ -38,7 +38,7 @@ static size_t row_bytes(uint32_t t, int64_t n) {
 }
 
 static bool is_k(uint32_t t) {
-    return t == IG_TYPE_Q4_K || t == IG_TYPE_Q6_K;
+    return t == IG_TYPE_Q4_K || t == IG_TYPE_Q5_K || t == IG_TYPE_Q6_K;
 }
 
 /* A row length in whole blocks of t: `blocks` blocks of 32 values, or of 256 for K-quants. */
@@ -51,7 +51,8 @@ static uint8_t *random_rows(uint32_t t, int64_t n, int64_t n_rows, uint64_t *s) 
     const ig_type_traits *tr = ig_type_get(t);
     const size_t rb = row_bytes(t, n), bs = tr->type_size;
     const size_t d_off = t == IG_TYPE_Q6_K ? 208 : 0;
-    const bool has_min = t == IG_TYPE_Q4_1 || t == IG_TYPE_Q5_1 || t == IG_TYPE_Q4_K;
+    const bool has_min =
+        t == IG_TYPE_Q4_1 || t == IG_TYPE_Q5_1 || t == IG_TYPE_Q4_K || t == IG_TYPE_Q5_K;
     uint8_t *p = malloc(rb * (size_t)n_rows);
     cr_assert_not_null(p);
     for (size_t i = 0; i < rb * (size_t)n_rows; i++) p[i] = (uint8_t)ig_test_rng_next(s);
@@ -123,7 +124,7 @@ Test(pack, rows_and_blocks_read_back) {
 Test(pack, pays_only_where_it_can) {
     const ig_matrix f16 = {IG_TYPE_F16, 64, 64, 128, NULL, false};
     cr_assert_not(ig_matrix_pack_pays(&f16));
-    cr_assert_not(ig_pack_r16_supported(IG_TYPE_Q5_K));
+    cr_assert_not(ig_pack_r16_supported(IG_TYPE_Q3_K));
     const ig_matrix small = {IG_TYPE_Q4_0, 64, 15, 36, NULL, false};
     cr_assert_not(ig_matrix_pack_pays(&small));
 }
@@ -237,5 +238,72 @@ Test(pack, matmul_n_same_bits_as_separate_calls) {
         }
     }
     free(xf);
+    ig_pool_free(pool);
+}
+
+/*
+ * The largest integer sums: every code byte 0xff (the largest codes, and for
+ * the K-quants the largest scales) against activations that all quantize to
+ * +127 or -127, so every product has the same sign: the kernels' int16
+ * partial sums must still not overflow (packed equals unpacked equals the
+ * scalar level).
+ */
+Test(pack, matmul_extreme_codes_same_bits) {
+    uint64_t s = 5;
+    const int nt = 2;
+    ig_pool *pool = NULL;
+    ig_error err = {0};
+    cr_assert_eq(ig_pool_new(1, &pool, &err), IG_OK);
+    const ig_cpu_level saved = ig_cpu_level_get();
+    for (size_t ti = 0; ti < N_PTYPES; ti++) {
+        const uint32_t t = PTYPES[ti];
+        const int64_t n = row_len(t, 2), nr = 32;
+        const size_t rb = row_bytes(t, n);
+        uint8_t *rows = random_rows(t, n, nr, &s); /* for the finite scales */
+        const ig_type_traits *tr = ig_type_get(t);
+        const size_t d_off = t == IG_TYPE_Q6_K ? 208 : 0;
+        const bool has_min =
+            t == IG_TYPE_Q4_1 || t == IG_TYPE_Q5_1 || t == IG_TYPE_Q4_K || t == IG_TYPE_Q5_K;
+        for (int64_t r = 0; r < nr; r++)
+            for (int64_t b = 0; b < n / tr->blck_size; b++) {
+                uint8_t *blk = rows + r * rb + b * tr->type_size;
+                uint8_t keep[4];
+                memcpy(keep, blk + d_off, 2);
+                if (has_min) memcpy(keep + 2, blk + 2, 2);
+                memset(blk, 0xff, tr->type_size);
+                memcpy(blk + d_off, keep, 2);
+                if (has_min) memcpy(blk + 2, keep + 2, 2);
+            }
+        uint8_t *packed = packed_copy(t, rows, rb, nr);
+        const ig_matrix plain = {t, n, nr, rb, rows, false};
+        const ig_matrix pk = {t, n, nr, rb, packed, true};
+        float *x = malloc((size_t)nt * n * sizeof *x);
+        for (int64_t i = 0; i < n; i++) {
+            x[i] = 1.0f;
+            x[n + i] = -1.0f;
+        }
+        void *scratch = malloc(ig_matmul_scratch_bytes(&pk, nt));
+        float want[2 * 32], got[2 * 32], ref[2 * 32];
+        ig_cpu_level_set(IG_CPU_SCALAR);
+        ig_matmul(pool, &plain, x, nt, ref, scratch);
+        for (int l = IG_CPU_SCALAR; l <= (int)saved; l++) {
+            ig_cpu_level_set((ig_cpu_level)l);
+            ig_matmul(pool, &plain, x, nt, want, scratch);
+            ig_matmul(pool, &pk, x, nt, got, scratch);
+            cr_assert(memcmp(want, got, sizeof got) == 0, "%s level %s: packed differs",
+                      ig_type_name(t), ig_cpu_level_name((ig_cpu_level)l));
+            /* exact integer sums give the reference's bits for the K-quants (double
+             * steps) and within float rounding for the legacy types */
+            for (int i = 0; i < 2 * 32; i++)
+                cr_assert(fabsf(got[i] - ref[i]) <= 1e-3f * fabsf(ref[i]) + 1e-6f,
+                          "%s level %s: output %d is %g, scalar %g", ig_type_name(t),
+                          ig_cpu_level_name((ig_cpu_level)l), i, (double)got[i], (double)ref[i]);
+        }
+        ig_cpu_level_set(saved);
+        free(scratch);
+        free(x);
+        free(packed);
+        free(rows);
+    }
     ig_pool_free(pool);
 }

@@ -1,5 +1,5 @@
 /*
- * kpacked_avx2.c: AVX2 kernels for q4_K and q6_K weights in the r16 layout
+ * kpacked_avx2.c: AVX2 kernels for q4_K, q5_K and q6_K weights in the r16 layout
  * (tensor/pack.h), with q8_K activations, for CPUs without AVX-512.
  * Compiled with -mavx2 -mfma -mf16c; registered by kernels/dot.c at the
  * AVX2 level.
@@ -8,8 +8,9 @@
  * first and last 32 bytes of every 64-byte chunk), done one after the
  * other. The integer sums use vpmaddubsw (u8 x s8 pairs into int16) and
  * vpmaddwd; the int16 partial sums stay below 2^15: q4_K sums one
- * sub-block of 32 codes <= 15 (16 products per int16), q6_K two chunks of
- * codes <= 63 at a time (4 products). The sums are exact, so they equal the
+ * sub-block of 32 codes <= 15 (16 products per int16), q5_K half a
+ * sub-block of codes <= 31 (8 products), q6_K two chunks of codes <= 63 at
+ * a time (4 products). The sums are exact, so they equal the
  * reference's, and each lane then does the reference's float and double
  * steps in its order, super-block after super-block:
  *     sum += (double)(d_w * d_x) * isum;  sum -= (double)(dmin_w * d_x) * isum_min;
@@ -21,12 +22,14 @@
 #include "kernels/dot.h"
 #include "tensor/blocks.h"
 
-typedef enum { K4, K6 } ktype;
+typedef enum { K4, K5, K6 } ktype;
 
 enum { TG = 4 }; /* tokens per pass over a half group */
 
 static inline size_t sb_bytes(ktype t) {
-    return t == K4 ? sizeof(ig_block_q4_K) : sizeof(ig_block_q6_K);
+    return t == K4   ? sizeof(ig_block_q4_K)
+           : t == K5 ? sizeof(ig_block_q5_K)
+                     : sizeof(ig_block_q6_K);
 }
 
 /* this half's 32 bytes of chunk k */
@@ -46,8 +49,10 @@ static inline __attribute__((always_inline)) void sb_sums(ktype t, int NC, int h
                                                           __m256i isum[TG], __m256i imin[TG]) {
     const __m256i ones = _mm256_set1_epi16(1);
     for (int c = 0; c < NC; c++) isum[c] = imin[c] = _mm256_setzero_si256();
-    if (t == K4) {
-        const uint8_t *ch = p + 64; /* after d[16] and dmin[16] */
+    if (t == K4 || t == K5) {
+        /* after d[16] and dmin[16]: 3 scale chunks, (q5_K) 8 qh chunks, the codes */
+        const uint8_t *ch = p + 64;
+        const int qs0 = t == K5 ? 11 : 3;
         const __m256i S0 = chunk(ch, h, 0), S1 = chunk(ch, h, 1), S2 = chunk(ch, h, 2);
         const __m256i m6 = _mm256_set1_epi32(63), m4 = _mm256_set1_epi32(15);
         const __m256i m3 = _mm256_set1_epi32(3), n4 = _mm256_set1_epi8(0x0f);
@@ -65,17 +70,28 @@ static inline __attribute__((always_inline)) void sb_sums(ktype t, int NC, int h
                     _mm256_and_si256(_mm256_srli_epi32(S2, 8 * q + 4), m4),
                     _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(S1, 8 * q + 6), m3), 4));
             }
-            __m256i s16[TG];
-            for (int c = 0; c < NC; c++) s16[c] = _mm256_setzero_si256();
+            /* int16 sums of 8 chunks of 4-bit codes, or 4 of 5-bit codes */
+            __m256i s16[TG], s16b[TG];
+            for (int c = 0; c < NC; c++) s16[c] = s16b[c] = _mm256_setzero_si256();
             for (int k = 0; k < 8; k++) {
-                const __m256i v = chunk(ch, h, 3 + 8 * (s / 2) + k);
-                const __m256i u = _mm256_and_si256((s & 1) ? _mm256_srli_epi16(v, 4) : v, n4);
-                for (int c = 0; c < NC; c++)
-                    s16[c] = _mm256_add_epi16(
-                        s16[c], _mm256_maddubs_epi16(u, bcast4(x[c]->qs + 32 * s + 4 * k)));
+                const __m256i v = chunk(ch, h, qs0 + 8 * (s / 2) + k);
+                __m256i u = _mm256_and_si256((s & 1) ? _mm256_srli_epi16(v, 4) : v, n4);
+                if (t == K5) { /* fifth bit of code l of sub-block s: bit s of qh[l] */
+                    const __m256i bit = _mm256_and_si256(_mm256_srli_epi16(chunk(ch, h, 3 + k), s),
+                                                         _mm256_set1_epi8(1));
+                    u = _mm256_or_si256(u, _mm256_slli_epi16(bit, 4));
+                }
+                for (int c = 0; c < NC; c++) {
+                    const __m256i pr = _mm256_maddubs_epi16(u, bcast4(x[c]->qs + 32 * s + 4 * k));
+                    if (t == K5 && k >= 4)
+                        s16b[c] = _mm256_add_epi16(s16b[c], pr);
+                    else
+                        s16[c] = _mm256_add_epi16(s16[c], pr);
+                }
             }
             for (int c = 0; c < NC; c++) {
-                const __m256i si = _mm256_madd_epi16(s16[c], ones);
+                __m256i si = _mm256_madd_epi16(s16[c], ones);
+                if (t == K5) si = _mm256_add_epi32(si, _mm256_madd_epi16(s16b[c], ones));
                 isum[c] = _mm256_add_epi32(isum[c], _mm256_mullo_epi32(sc, si));
                 const int bs = x[c]->bsums[2 * s] + x[c]->bsums[2 * s + 1];
                 imin[c] = _mm256_add_epi32(imin[c], _mm256_mullo_epi32(mn, _mm256_set1_epi32(bs)));
@@ -149,7 +165,7 @@ static inline __attribute__((always_inline)) void half_tile(ktype t, int NC, int
         sb_sums(t, NC, h, p, x, isum, imin);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * h)));
         for (int c = 0; c < NC; c++) acc_step(acc[c], d, x[c]->d, isum[c], 0);
-        if (t == K4) {
+        if (t != K6) {
             const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 32 + 16 * h)));
             for (int c = 0; c < NC; c++) acc_step(acc[c], dm, x[c]->d, imin[c], 1);
         }
@@ -202,6 +218,13 @@ static void gemm_r16_q4_K(int64_t n, const void *w, size_t gb, int ng, const voi
     gemm_t(K4, n, w, gb, ng, xq, xrb, nc, y, ldy);
 }
 
+static void gemm_r16_q5_K(int64_t n, const void *w, size_t gb, int ng, const void *xq, size_t xrb,
+                          const void *aux, size_t arb, int nc, float *y, size_t ldy) {
+    (void)aux;
+    (void)arb;
+    gemm_t(K5, n, w, gb, ng, xq, xrb, nc, y, ldy);
+}
+
 static void gemm_r16_q6_K(int64_t n, const void *w, size_t gb, int ng, const void *xq, size_t xrb,
                           const void *aux, size_t arb, int nc, float *y, size_t ldy) {
     (void)aux;
@@ -211,5 +234,6 @@ static void gemm_r16_q6_K(int64_t n, const void *w, size_t gb, int ng, const voi
 
 void ig__dot_register_kpacked_avx2(ig_dot_kernel *table) {
     table[IG_TYPE_Q4_K].gemm_r16 = gemm_r16_q4_K;
+    table[IG_TYPE_Q5_K].gemm_r16 = gemm_r16_q5_K;
     table[IG_TYPE_Q6_K].gemm_r16 = gemm_r16_q6_K;
 }

@@ -1,5 +1,5 @@
 /*
- * kpacked_avx512.c: AVX-512 VNNI kernels for q4_K and q6_K weights in the
+ * kpacked_avx512.c: AVX-512 VNNI kernels for q4_K, q5_K and q6_K weights in the
  * r16 layout (tensor/pack.h), with q8_K activations. Compiled with the
  * AVX-512 flags; registered by kernels/dot.c when the CPU has AVX-512 VNNI.
  *
@@ -7,7 +7,8 @@
  * integer sums need no horizontal reduction: per sub-block, a vpdpbusd per
  * 4 codes (the token's 4 activation codes broadcast), then a vpmulld by the
  * lanes' sub-block scales.
- *   q4_K: isum = sum_s sc_s * (u . x over sub-block s), u the 4-bit codes;
+ *   q4_K: isum = sum_s sc_s * (u . x over sub-block s), u the 4-bit codes
+ *         (q5_K: 5-bit, the fifth bit from the qh chunks);
  *         isum_min = sum_s mn_s * (bsums[2s] + bsums[2s+1]).
  *   q6_K: isum = sum_s sc_s * ((u - 32) . x over the 16 values of s): the
  *         sub-block sum starts at -32 * bsums[s] and adds u . x (u = 0..63).
@@ -28,12 +29,14 @@
 #include "kernels/dot.h"
 #include "tensor/blocks.h"
 
-typedef enum { K4, K6 } ktype;
+typedef enum { K4, K5, K6 } ktype;
 
 enum { TG = 8 }; /* tokens per pass over a group */
 
 static inline size_t sb_bytes(ktype t) {
-    return t == K4 ? sizeof(ig_block_q4_K) : sizeof(ig_block_q6_K);
+    return t == K4   ? sizeof(ig_block_q4_K)
+           : t == K5 ? sizeof(ig_block_q5_K)
+                     : sizeof(ig_block_q6_K);
 }
 
 static inline __m512i chunk(const uint8_t *p, int k) {
@@ -54,17 +57,26 @@ static inline __attribute__((always_inline)) void sb_sums(ktype t, int NC, const
                                                           const ig_block_q8_K *const x[TG],
                                                           __m512i isum[TG], __m512i imin[TG]) {
     for (int c = 0; c < NC; c++) isum[c] = imin[c] = _mm512_setzero_si512();
-    if (t == K4) {
-        const uint8_t *ch = p + 64; /* after d[16] and dmin[16] */
+    if (t == K4 || t == K5) {
+        /* after d[16] and dmin[16]: 3 scale chunks, (q5_K) 8 qh chunks, the codes */
+        const uint8_t *ch = p + 64;
+        const int qs0 = t == K5 ? 11 : 3;
         const __m512i S0 = chunk(ch, 0), S1 = chunk(ch, 1), S2 = chunk(ch, 2);
         const __m512i m6 = _mm512_set1_epi32(63), m4 = _mm512_set1_epi32(15);
         const __m512i m3 = _mm512_set1_epi32(3), n4 = _mm512_set1_epi8(0x0f);
         for (int j = 0; j < 4; j++) { /* sub-blocks 2j (low nibbles) and 2j+1 (high) */
             __m512i lo[8], hi[8];
             for (int k = 0; k < 8; k++) {
-                const __m512i v = chunk(ch, 3 + 8 * j + k);
+                const __m512i v = chunk(ch, qs0 + 8 * j + k);
                 lo[k] = _mm512_and_si512(v, n4);
                 hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), n4);
+                if (t == K5) { /* fifth bit of code l of sub-block s: bit s of qh[l] */
+                    const __m512i q = chunk(ch, 3 + k), one = _mm512_set1_epi8(1);
+                    const __m512i b0 = _mm512_and_si512(_mm512_srli_epi16(q, 2 * j), one);
+                    const __m512i b1 = _mm512_and_si512(_mm512_srli_epi16(q, 2 * j + 1), one);
+                    lo[k] = _mm512_or_si512(lo[k], _mm512_slli_epi16(b0, 4));
+                    hi[k] = _mm512_or_si512(hi[k], _mm512_slli_epi16(b1, 4));
+                }
             }
             for (int h = 0; h < 2; h++) {
                 const int s = 2 * j + h;
@@ -156,7 +168,7 @@ static inline __attribute__((always_inline)) void group_tile(ktype t, int NC, in
         sb_sums(t, NC, p, x, isum, imin);
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
         for (int c = 0; c < NC; c++) acc_step(acc[c], d, x[c]->d, isum[c], 0);
-        if (t == K4) {
+        if (t != K6) {
             const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
             for (int c = 0; c < NC; c++) acc_step(acc[c], dm, x[c]->d, imin[c], 1);
         }
@@ -219,6 +231,13 @@ static void gemm_r16_q4_K(int64_t n, const void *w, size_t gb, int ng, const voi
     gemm_t(K4, n, w, gb, ng, xq, xrb, nc, y, ldy);
 }
 
+static void gemm_r16_q5_K(int64_t n, const void *w, size_t gb, int ng, const void *xq, size_t xrb,
+                          const void *aux, size_t arb, int nc, float *y, size_t ldy) {
+    (void)aux;
+    (void)arb;
+    gemm_t(K5, n, w, gb, ng, xq, xrb, nc, y, ldy);
+}
+
 static void gemm_r16_q6_K(int64_t n, const void *w, size_t gb, int ng, const void *xq, size_t xrb,
                           const void *aux, size_t arb, int nc, float *y, size_t ldy) {
     (void)aux;
@@ -230,5 +249,6 @@ void ig__dot_register_kpacked_avx512(ig_dot_kernel *table) {
     const ig_cpu_features *f = ig_cpu_features_get();
     if (!f->avx512_vnni) return;
     table[IG_TYPE_Q4_K].gemm_r16 = gemm_r16_q4_K;
+    table[IG_TYPE_Q5_K].gemm_r16 = gemm_r16_q5_K;
     table[IG_TYPE_Q6_K].gemm_r16 = gemm_r16_q6_K;
 }
