@@ -56,6 +56,7 @@ static inline __attribute__((always_inline)) void sb_sums(ktype t, int NC, int h
         const __m256i S0 = chunk(ch, h, 0), S1 = chunk(ch, h, 1), S2 = chunk(ch, h, 2);
         const __m256i m6 = _mm256_set1_epi32(63), m4 = _mm256_set1_epi32(15);
         const __m256i m3 = _mm256_set1_epi32(3), n4 = _mm256_set1_epi8(0x0f);
+        __m256i mnv[8]; /* the mins, per sub-block */
         for (int s = 0; s < 8; s++) {
             __m256i sc, mn;
             if (s < 4) {
@@ -93,8 +94,23 @@ static inline __attribute__((always_inline)) void sb_sums(ktype t, int NC, int h
                 __m256i si = _mm256_madd_epi16(s16[c], ones);
                 if (t == K5) si = _mm256_add_epi32(si, _mm256_madd_epi16(s16b[c], ones));
                 isum[c] = _mm256_add_epi32(isum[c], _mm256_mullo_epi32(sc, si));
-                const int bs = x[c]->bsums[2 * s] + x[c]->bsums[2 * s + 1];
-                imin[c] = _mm256_add_epi32(imin[c], _mm256_mullo_epi32(mn, _mm256_set1_epi32(bs)));
+            }
+            mnv[s] = mn;
+        }
+        /* isum_min = sum_s mn_s * bs_s, bs_s = bsums[2s] + bsums[2s+1] (|bs_s| <= 4064):
+         * as int16 pairs (mn_2k, mn_2k+1) . (bs_2k, bs_2k+1) with vpmaddwd */
+        __m256i mnp[4];
+        for (int k = 0; k < 4; k++)
+            mnp[k] = _mm256_or_si256(mnv[2 * k], _mm256_slli_epi32(mnv[2 * k + 1], 16));
+        for (int c = 0; c < NC; c++) {
+            int16_t bs[8];
+            for (int q = 0; q < 8; q++)
+                bs[q] = (int16_t)(x[c]->bsums[2 * q] + x[c]->bsums[2 * q + 1]);
+            for (int k = 0; k < 4; k++) {
+                int32_t pair;
+                memcpy(&pair, bs + 2 * k, 4);
+                imin[c] =
+                    _mm256_add_epi32(imin[c], _mm256_madd_epi16(mnp[k], _mm256_set1_epi32(pair)));
             }
         }
         return;

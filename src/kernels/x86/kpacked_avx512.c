@@ -64,6 +64,7 @@ static inline __attribute__((always_inline)) void sb_sums(ktype t, int NC, const
         const __m512i S0 = chunk(ch, 0), S1 = chunk(ch, 1), S2 = chunk(ch, 2);
         const __m512i m6 = _mm512_set1_epi32(63), m4 = _mm512_set1_epi32(15);
         const __m512i m3 = _mm512_set1_epi32(3), n4 = _mm512_set1_epi8(0x0f);
+        __m512i mnv[8];               /* the mins, per sub-block */
         for (int j = 0; j < 4; j++) { /* sub-blocks 2j (low nibbles) and 2j+1 (high) */
             __m512i lo[8], hi[8];
             for (int k = 0; k < 8; k++) {
@@ -102,10 +103,24 @@ static inline __attribute__((always_inline)) void sb_sums(ktype t, int NC, const
                     for (int k = 1; k < 8; k++)
                         si = _mm512_dpbusd_epi32(si, u[k], bcast4(xs + 4 * k));
                     isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(sc, si));
-                    const int bs = x[c]->bsums[2 * s] + x[c]->bsums[2 * s + 1];
-                    imin[c] =
-                        _mm512_add_epi32(imin[c], _mm512_mullo_epi32(mn, _mm512_set1_epi32(bs)));
                 }
+                mnv[s] = mn;
+            }
+        }
+        /* isum_min = sum_s mn_s * bs_s, bs_s = bsums[2s] + bsums[2s+1] (|bs_s| <= 4064):
+         * as int16 pairs (mn_2k, mn_2k+1) . (bs_2k, bs_2k+1) with vpmaddwd */
+        __m512i mnp[4];
+        for (int k = 0; k < 4; k++)
+            mnp[k] = _mm512_or_si512(mnv[2 * k], _mm512_slli_epi32(mnv[2 * k + 1], 16));
+        for (int c = 0; c < NC; c++) {
+            int16_t bs[8];
+            for (int q = 0; q < 8; q++)
+                bs[q] = (int16_t)(x[c]->bsums[2 * q] + x[c]->bsums[2 * q + 1]);
+            for (int k = 0; k < 4; k++) {
+                int32_t pair;
+                memcpy(&pair, bs + 2 * k, 4);
+                imin[c] =
+                    _mm512_add_epi32(imin[c], _mm512_madd_epi16(mnp[k], _mm512_set1_epi32(pair)));
             }
         }
         return;
