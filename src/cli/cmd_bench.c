@@ -34,7 +34,8 @@ static const char HELP[] =
     "and sample standard deviation over the runs. For each test the table also gives the\n"
     "weight bytes one forward pass reads, the weight bytes read per second (GB/s, 1e9 bytes)\n"
     "and that as a fraction of the machine's read bandwidth (for tg, the figure that matters:\n"
-    "a generated token reads every weight once).\n"
+    "a generated token reads every weight once; the bandwidth is measured just before and\n"
+    "just after each tg test's runs, and averaged, unless --membw-gbps is given).\n"
     "  -m, --model FILE       GGUF model (repeatable; default: $IGNIS_MODEL or stories260K)\n"
     "  -p, --n-prompt N,..    prompt lengths (default 512; 0 skips pp)\n"
     "  -n, --n-gen N,..       tokens to generate (default 128; 0 skips tg)\n"
@@ -682,6 +683,16 @@ int ig_cli_bench(int argc, char **argv) {
                 r.n_prompt = k < np.n ? (int)np.v[k] : 0;
                 r.n_gen = k < np.n ? 0 : (int)ng.v[k - np.n];
                 if (r.n_prompt == 0 && r.n_gen == 0) continue;
+                /* tg is compared with the bandwidth measured around its own runs
+                 * (before and after, averaged): on a shared host it drifts */
+                double bw_before = 0, bw_after = 0;
+                const bool bracket = r.n_gen > 0 && membw_given <= 0;
+                if (bracket &&
+                    ig_bench_membw(pool, membw_bytes, MEMBW_PASSES, &bw_before, &err) != IG_OK) {
+                    ig_cli_fail("bench: %s", err.message);
+                    ok = false;
+                    break;
+                }
                 for (int i = 0; i < reps; i++) {
                     if (ig_bench_run(m, pool, r.n_prompt, r.n_gen, (uint64_t)(1000 + i), &ns,
                                      &err) != IG_OK) {
@@ -692,6 +703,14 @@ int ig_cli_bench(int argc, char **argv) {
                     r.ns[r.n_runs++] = (double)ns;
                 }
                 if (!ok) break;
+                if (bracket) {
+                    if (ig_bench_membw(pool, membw_bytes, MEMBW_PASSES, &bw_after, &err) != IG_OK) {
+                        ig_cli_fail("bench: %s", err.message);
+                        ok = false;
+                        break;
+                    }
+                    r.membw = 0.5 * (bw_before + bw_after);
+                }
                 if (json)
                     json_array_append_new(rows, json_row(&r, cpu, when));
                 else
@@ -715,7 +734,8 @@ int ig_cli_bench(int argc, char **argv) {
         if (membw_given > 0)
             printf(" (given: %.2f GB/s)\n", membw_given);
         else {
-            printf(" (measured:");
+            printf(" (measured: for tg, the mean of a measurement just before and just after "
+                   "its runs; for pp:");
             for (int i = 0; i < mc.n; i++)
                 printf("%s %.2f GB/s with %d threads", i ? "," : "", mc.gbps[i], mc.n_threads[i]);
             printf(")\n");
