@@ -20,17 +20,10 @@
 #include <string.h>
 
 #include "kernels/dot.h"
+#include "kernels/x86/packed_x86.h"
 #include "tensor/blocks.h"
 
-typedef enum { K4, K5, K6 } ktype;
-
 enum { TG = 4 }; /* tokens per pass over a half group */
-
-static inline size_t sb_bytes(ktype t) {
-    return t == K4   ? sizeof(ig_block_q4_K)
-           : t == K5 ? sizeof(ig_block_q5_K)
-                     : sizeof(ig_block_q6_K);
-}
 
 /* this half's 32 bytes of chunk k */
 static inline __m256i chunk(const uint8_t *p, int h, int k) {

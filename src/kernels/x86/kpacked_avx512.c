@@ -27,17 +27,10 @@
 
 #include "base/cpu.h"
 #include "kernels/dot.h"
+#include "kernels/x86/packed_x86.h"
 #include "tensor/blocks.h"
 
-typedef enum { K4, K5, K6 } ktype;
-
 enum { TG = 8 }; /* tokens per pass over a group */
-
-static inline size_t sb_bytes(ktype t) {
-    return t == K4   ? sizeof(ig_block_q4_K)
-           : t == K5 ? sizeof(ig_block_q5_K)
-                     : sizeof(ig_block_q6_K);
-}
 
 static inline __m512i chunk(const uint8_t *p, int k) {
     return _mm512_loadu_si512(p + 64 * k);

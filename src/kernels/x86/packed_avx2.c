@@ -20,37 +20,9 @@
 #include <string.h>
 
 #include "kernels/dot.h"
+#include "kernels/x86/packed_x86.h"
 #include "tensor/blocks.h"
 #include "tensor/pack.h"
-
-typedef enum { T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0 } wtype;
-
-static inline size_t bsize(wtype t) {
-    switch (t) {
-    case T_Q4_0:
-        return sizeof(ig_block_q4_0);
-    case T_Q4_1:
-        return sizeof(ig_block_q4_1);
-    case T_Q5_0:
-        return sizeof(ig_block_q5_0);
-    case T_Q5_1:
-        return sizeof(ig_block_q5_1);
-    default:
-        return sizeof(ig_block_q8_0);
-    }
-}
-static inline int has_min(wtype t) {
-    return t == T_Q4_1 || t == T_Q5_1;
-}
-static inline int has_qh(wtype t) {
-    return t == T_Q5_0 || t == T_Q5_1;
-}
-static inline size_t xsize(wtype t) {
-    return has_min(t) ? sizeof(ig_block_q8_1) : sizeof(ig_block_q8_0);
-}
-static inline size_t xqs(wtype t) {
-    return has_min(t) ? 4 : 2;
-}
 
 enum { TG = 4 }; /* tokens per pass over a half group */
 
