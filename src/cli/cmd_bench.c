@@ -671,7 +671,10 @@ int ig_cli_bench(int argc, char **argv) {
             }
             base.n_threads = ig_pool_size(pool);
             base.membw = membw_given;
-            bool ok = membw_given > 0 || membw_for(&mc, pool, membw_bytes, &base.membw);
+            /* pp rows use one measurement per thread count; tg measures its own */
+            bool any_pp = false;
+            for (int k = 0; k < np.n; k++) any_pp = any_pp || np.v[k] > 0;
+            bool ok = membw_given > 0 || !any_pp || membw_for(&mc, pool, membw_bytes, &base.membw);
             uint64_t ns;
             /* warm-up: one token touches every weight once (page cache, TLB) */
             if (ok && warmup && ig_bench_run(m, pool, 0, 1, 99, &ns, &err) != IG_OK) {
@@ -735,9 +738,10 @@ int ig_cli_bench(int argc, char **argv) {
             printf(" (given: %.2f GB/s)\n", membw_given);
         else {
             printf(" (measured: for tg, the mean of a measurement just before and just after "
-                   "its runs; for pp:");
+                   "its runs");
             for (int i = 0; i < mc.n; i++)
-                printf("%s %.2f GB/s with %d threads", i ? "," : "", mc.gbps[i], mc.n_threads[i]);
+                printf("%s %.2f GB/s with %d threads", i ? "," : "; for pp:", mc.gbps[i],
+                       mc.n_threads[i]);
             printf(")\n");
         }
         printf("cpu: %s\n", cpu);
