@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "base/error.h"
+#include "kernels/expf.h"
 #include "tensor/fp16.h"
 
 static inline const uint16_t *row_at(const ig_attn_kv *kv, const uint16_t *base, int j) {
@@ -33,11 +34,11 @@ static void attend_one_ref(const ig_attn_kv *kv, int hd, int n_pos, const float 
         const float s = (float)dot * scale;
         float ms = 1.0f, vs = 1.0f;
         if (s > M) {
-            ms = expf(M - s);
+            ms = ig_expf(M - s);
             M = s;
             for (int i = 0; i < hd; i++) acc[i] = ig_fp32_to_fp16(ig_fp16_to_fp32(acc[i]) * ms);
         } else {
-            vs = expf(s - M);
+            vs = ig_expf(s - M);
         }
         for (int i = 0; i < hd; i++)
             acc[i] = ig_fp32_to_fp16(fmaf(ig_fp16_to_fp32(vj[i]), vs, ig_fp16_to_fp32(acc[i])));
@@ -64,6 +65,17 @@ void ig_attend_f16_level(ig_cpu_level level, const ig_attn_kv *kv, int head_dim,
 #endif
     for (int h = 0; h < n_q; h++)
         attend_one_ref(kv, head_dim, n_pos, q + (size_t)h * head_dim, out + (size_t)h * head_dim);
+}
+
+void ig_attn_expf_level(ig_cpu_level level, const float *x, size_t n, float *y) {
+    size_t i = 0;
+#ifdef IG_HAVE_X86_KERNELS
+    if (level >= IG_CPU_AVX512)
+        for (; i + 8 <= n; i += 8) ig__expf8_avx512(x + i, y + i);
+#else
+    (void)level;
+#endif
+    for (; i < n; i++) y[i] = ig_expf(x[i]);
 }
 
 void ig_attend_f16(const ig_attn_kv *kv, int head_dim, int n_pos, const float *q, int n_q,

@@ -7,7 +7,9 @@
  *  - q is rounded to F16 (the K type's dot type);
  *  - q.k sums the exact F16 x F16 products in double, rounded once to float,
  *    then times 1/sqrt(head_dim);
- *  - online softmax in float with expf: on a new maximum M the accumulator is
+ *  - online softmax in float with ig_expf (kernels/expf.h; llama.cpp calls
+ *    libm expf, which differs from it in the last bit for ~4 in 100,000
+ *    arguments): on a new maximum M the accumulator is
  *    scaled by expf(M_old - M), otherwise v is weighted by expf(s - M);
  *  - the V accumulator is F16: every scale and every v*w + acc (one fused
  *    multiply-add) is rounded back to F16, as ggml_vec_mad_f16 does;
@@ -65,5 +67,13 @@ void ig__attend_f16_avx2(const ig_attn_kv *kv, int head_dim, int n_pos, const fl
                          float *out);
 void ig__attend_f16_avx512(const ig_attn_kv *kv, int head_dim, int n_pos, const float *q, int n_q,
                            float *out);
+/*
+ * y[i] = ig_expf(x[i]) (kernels/expf.h) for i < n, computed with the vector
+ * code the attention kernel of that level uses (for tests: every level must
+ * give ig_expf's bits).
+ */
+void ig_attn_expf_level(ig_cpu_level level, const float *x, size_t n, float *y);
+/* ig_expf on x[0..7] into y[0..7] with the AVX-512 kernel's vector code. */
+void ig__expf8_avx512(const float *x, float *y);
 
 #endif

@@ -4,7 +4,7 @@
  * AVX2 flags (CMakeLists.txt); only reached through kernels/attention.c.
  * The same scheme as attention_avx512.c with 8-lane vectors: the heads that
  * share a KV head go together, K and V rows widened once per position, q.k
- * in double (4 + 4 lanes), scalar expf, the F16 accumulator kept as f32
+ * in double (4 + 4 lanes), scalar ig_expf (kernels/expf.h), the F16 accumulator kept as f32
  * values that every update rounds through vcvtps2ph.
  */
 #include <immintrin.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernels/attention.h"
+#include "kernels/expf.h"
 
 enum { GROUP = 8, MAX_VEC = 512 / 8 };
 
@@ -69,12 +70,12 @@ static void attend_group(const ig_attn_kv *kv, int hd, int n_pos, const float *q
             const float s = (float)dot * scale;
             float ms = 1.0f, vs = 1.0f;
             if (s > M[h]) {
-                ms = expf(M[h] - s);
+                ms = ig_expf(M[h] - s);
                 M[h] = s;
                 const __m256 msv = _mm256_set1_ps(ms);
                 for (int c = 0; c < nv; c++) acc[h][c] = f16_round(_mm256_mul_ps(acc[h][c], msv));
             } else {
-                vs = expf(s - M[h]);
+                vs = ig_expf(s - M[h]);
             }
             const __m256 vsv = _mm256_set1_ps(vs);
             for (int c = 0; c < nv; c++)
