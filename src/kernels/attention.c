@@ -72,6 +72,8 @@ void ig_attn_expf_level(ig_cpu_level level, const float *x, size_t n, float *y) 
 #ifdef IG_HAVE_X86_KERNELS
     if (level >= IG_CPU_AVX512)
         for (; i + 8 <= n; i += 8) ig__expf8_avx512(x + i, y + i);
+    else if (level == IG_CPU_AVX2)
+        for (; i + 8 <= n; i += 8) ig__expf8_avx2(x + i, y + i);
 #else
     (void)level;
 #endif

@@ -73,7 +73,8 @@ void ig__attend_f16_avx512(const ig_attn_kv *kv, int head_dim, int n_pos, const 
  * give ig_expf's bits).
  */
 void ig_attn_expf_level(ig_cpu_level level, const float *x, size_t n, float *y);
-/* ig_expf on x[0..7] into y[0..7] with the AVX-512 kernel's vector code. */
+/* ig_expf on x[0..7] into y[0..7] with the AVX-512 / AVX2 kernel's vector code. */
 void ig__expf8_avx512(const float *x, float *y);
+void ig__expf8_avx2(const float *x, float *y);
 
 #endif

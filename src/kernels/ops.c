@@ -304,7 +304,12 @@ static float v_expf(float x) {
 
 #ifdef IG_HAVE_X86_KERNELS
 void ig__silu_mul_avx512(float *a, const float *b, int n); /* x86/act_avx512.c */
+void ig__silu_mul_avx2(float *a, const float *b, int n);   /* x86/act_avx2.c */
 #endif
+
+float ig__silu_mul_one(float a, float b) {
+    return a / (1.0f + v_expf(0.0f - a)) * b;
+}
 
 void ig_silu_mul(float *a, const float *b, int n) {
     /* as ggml_vec_swiglu_f32: blocks of 16 use the vector exp, the tail expf */
@@ -314,8 +319,11 @@ void ig_silu_mul(float *a, const float *b, int n) {
     if (ig_cpu_level_get() >= IG_CPU_AVX512) {
         ig__silu_mul_avx512(a, b, nb); /* the same bits, 16 at a time */
         i = nb;
+    } else if (ig_cpu_level_get() == IG_CPU_AVX2) {
+        ig__silu_mul_avx2(a, b, nb); /* the same bits, 8 at a time */
+        i = nb;
     }
 #endif
-    for (; i < nb; i++) a[i] = a[i] / (1.0f + v_expf(0.0f - a[i])) * b[i];
+    for (; i < nb; i++) a[i] = ig__silu_mul_one(a[i], b[i]);
     for (; i < n; i++) a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
 }

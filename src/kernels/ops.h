@@ -88,5 +88,7 @@ void ig_rope(float *x, int head_dim, int n_rot, int pos, float freq_base, float 
 /* a[i] = silu(a[i]) * b[i] over one row of n values (ggml rounds whole
  * blocks of 16 differently from the tail, so call it once per row). */
 void ig_silu_mul(float *a, const float *b, int n);
+/* One element of ig_silu_mul's vector-exp path (for the x86 kernels' rare lanes). */
+float ig__silu_mul_one(float a, float b);
 
 #endif
