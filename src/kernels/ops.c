@@ -266,23 +266,39 @@ void ig_rmsnorm(float *out, const float *x, const float *weight, int n, float ep
     for (int i = 0; i < n; i++) out[i] = (x[i] * scale) * weight[i];
 }
 
-void ig_rope(float *x, int head_dim, int n_rot, int pos, float freq_base, float freq_scale,
-             const float *freq_factors, int is_neox) {
-    IG_ASSERT(n_rot <= head_dim && n_rot % 2 == 0);
-    /* ggml's order: theta advances by repeated multiplication; the rotation's
-     * first product of each output is fused (how GCC compiles ggml's rope) */
+void ig_rope_table(float *cs, int n_rot, int pos, float freq_base, float freq_scale,
+                   const float *freq_factors) {
+    IG_ASSERT(n_rot % 2 == 0);
+    /* ggml's order: theta advances by repeated multiplication */
     const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
     float theta = (float)pos;
     for (int i = 0; i < n_rot / 2; i++) {
         const float t = freq_scale * (freq_factors ? theta / freq_factors[i] : theta);
-        const float c = cosf(t), s = sinf(t);
+        cs[2 * i] = cosf(t);
+        cs[2 * i + 1] = sinf(t);
+        theta *= theta_scale;
+    }
+}
+
+void ig_rope_apply(float *x, int head_dim, int n_rot, const float *cs, int is_neox) {
+    IG_ASSERT(n_rot <= head_dim && n_rot % 2 == 0);
+    /* the rotation's first product of each output is fused (how GCC compiles ggml's rope) */
+    for (int i = 0; i < n_rot / 2; i++) {
+        const float c = cs[2 * i], s = cs[2 * i + 1];
         const int a = is_neox ? i : 2 * i;
         const int b = is_neox ? i + n_rot / 2 : 2 * i + 1;
         const float x0 = x[a], x1 = x[b];
         x[a] = fmaf(x0, c, -(x1 * s));
         x[b] = fmaf(x0, s, x1 * c);
-        theta *= theta_scale;
     }
+}
+
+void ig_rope(float *x, int head_dim, int n_rot, int pos, float freq_base, float freq_scale,
+             const float *freq_factors, int is_neox) {
+    float cs[IG_ROPE_MAX_ROT];
+    IG_ASSERT(n_rot <= IG_ROPE_MAX_ROT);
+    ig_rope_table(cs, n_rot, pos, freq_base, freq_scale, freq_factors);
+    ig_rope_apply(x, head_dim, n_rot, cs, is_neox);
 }
 
 /*

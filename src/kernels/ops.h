@@ -85,6 +85,17 @@ void ig_rmsnorm(float *out, const float *x, const float *weight, int n, float ep
 void ig_rope(float *x, int head_dim, int n_rot, int pos, float freq_base, float freq_scale,
              const float *freq_factors, int is_neox);
 
+/*
+ * ig_rope in two steps, for many heads at one position: the table of
+ * (cos, sin) pairs (n_rot floats, n_rot <= IG_ROPE_MAX_ROT) depends only on
+ * the position, so it is computed once and applied to every head; the
+ * results are ig_rope's bits.
+ */
+enum { IG_ROPE_MAX_ROT = 512 };
+void ig_rope_table(float *cs, int n_rot, int pos, float freq_base, float freq_scale,
+                   const float *freq_factors);
+void ig_rope_apply(float *x, int head_dim, int n_rot, const float *cs, int is_neox);
+
 /* a[i] = silu(a[i]) * b[i] over one row of n values (ggml rounds whole
  * blocks of 16 differently from the tail, so call it once per row). */
 void ig_silu_mul(float *a, const float *b, int n);

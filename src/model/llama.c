@@ -513,12 +513,12 @@ static void tok_range(const tok_job *j, long lo, long hi) {
         case TOK_ROPE_KV: {
             const ig_batch *b = j->b;
             ig_kv_cache *kv = j->kv;
+            float cs[IG_ROPE_MAX_ROT]; /* n_rot <= head_dim <= 512 (checked at load) */
+            ig_rope_table(cs, m->n_rot, b->pos[i], m->rope_base, m->rope_scale, m->rope_factors);
             for (int h = 0; h < d->n_head; h++)
-                ig_rope(m->q + (size_t)i * q_dim + h * hd, hd, m->n_rot, b->pos[i], m->rope_base,
-                        m->rope_scale, m->rope_factors, 0);
+                ig_rope_apply(m->q + (size_t)i * q_dim + h * hd, hd, m->n_rot, cs, 0);
             for (int h = 0; h < d->n_head_kv; h++)
-                ig_rope(m->k + (size_t)i * kv_dim + h * hd, hd, m->n_rot, b->pos[i], m->rope_base,
-                        m->rope_scale, m->rope_factors, 0);
+                ig_rope_apply(m->k + (size_t)i * kv_dim + h * hd, hd, m->n_rot, cs, 0);
             /* write this token's K and V (F16) into its sequence's cache slot */
             const ig_batch_seq *s = &b->seqs[b->seq[i]];
             const int p = b->pos[i];
