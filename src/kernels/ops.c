@@ -22,6 +22,38 @@ static size_t act_stride(const ig_dot_kernel *k, int64_t n_cols) {
 
 enum { MAX_W = 3 }; /* matrices one job may cover (ig_matmul_n) */
 
+/*
+ * Phase 2's chunks (runs of consecutive rows) are dealt out as one contiguous
+ * region per thread, [next, end) packed in one atomic word: the owner takes
+ * chunks from the front, in memory order, so its weights stream as one run
+ * (each jump to a chunk elsewhere restarts the prefetchers). Decode on 2
+ * threads, TinyLlama shape, 6 runs each interleaved A B B A, median tokens/s
+ * (and share of the read bandwidth): Q4_0 78.5 (75%) with chunks dealt
+ * round-robin, 84.3 (84%) with regions; Q8_0 47 (72%) -> 49.6 (76%); Q4_K_M
+ * 84 (75%) -> 90 (81%); pp512 unchanged. A thread whose region is empty takes
+ * chunks from the back of
+ * the others' (a machine shared with other work can stall one thread).
+ */
+enum { MAX_REGIONS = 64 };
+typedef struct {
+    _Alignas(64) _Atomic uint64_t span; /* next << 32 | end */
+} chunk_region;
+
+static bool region_take(chunk_region *r, bool own, long *c) {
+    uint64_t v = atomic_load_explicit(&r->span, memory_order_relaxed);
+    for (;;) {
+        const uint32_t next = (uint32_t)(v >> 32), end = (uint32_t)v;
+        if (next >= end) return false;
+        const uint64_t want =
+            own ? (uint64_t)(next + 1) << 32 | end : (uint64_t)next << 32 | (end - 1);
+        if (atomic_compare_exchange_weak_explicit(&r->span, &v, want, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *c = own ? (long)next : (long)end - 1;
+            return true;
+        }
+    }
+}
+
 typedef struct {
     const ig_dot_kernel *k;
     uint32_t type;  /* every matrix's type */
@@ -38,7 +70,9 @@ typedef struct {
     float *y[MAX_W];             /* [n_tokens][w->n_rows] each */
     long chunk_rows[MAX_W];      /* rows per work item of phase 2 */
     long first_chunk[MAX_W + 1]; /* matrix m's chunks are first_chunk[m] .. [m + 1] - 1 */
-    atomic_long next;            /* next unclaimed chunk */
+    int n_regions;               /* threads with a region below (0: all share `next`) */
+    atomic_long next;            /* next unclaimed chunk, when n_regions == 0 */
+    chunk_region *regions;       /* [n_regions] */
 } matmul_job;
 
 /* Phase 1: threads split the tokens and convert their activations. */
@@ -129,17 +163,24 @@ static void run_chunk(const matmul_job *j, int m, long c) {
     }
 }
 
+static void run_global_chunk(matmul_job *j, long c) {
+    int m = 0;
+    while (c >= j->first_chunk[m + 1]) m++;
+    run_chunk(j, m, c - j->first_chunk[m]);
+}
+
 static void dot_worker(void *ctx, int ith, int nth) {
-    (void)ith;
-    (void)nth;
     matmul_job *j = ctx;
-    for (;;) {
-        const long c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-        if (c >= j->first_chunk[j->n_w]) break;
-        int m = 0;
-        while (c >= j->first_chunk[m + 1]) m++;
-        run_chunk(j, m, c - j->first_chunk[m]);
+    long c;
+    if (j->n_regions == 0) {
+        while ((c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) <
+               j->first_chunk[j->n_w])
+            run_global_chunk(j, c);
+        return;
     }
+    while (region_take(&j->regions[ith], true, &c)) run_global_chunk(j, c);
+    for (int k = 1; k < nth; k++)
+        while (region_take(&j->regions[(ith + k) % nth], false, &c)) run_global_chunk(j, c);
 }
 
 /*
@@ -226,6 +267,17 @@ void ig_matmul_n(ig_pool *pool, int n_w, const ig_matrix *const *ws, const float
             j.first_chunk[i] + (long)((ws[i]->n_rows + j.chunk_rows[i] - 1) / j.chunk_rows[i]);
     }
     atomic_init(&j.next, 0);
+    chunk_region regions[MAX_REGIONS];
+    const long n_chunks = j.first_chunk[n_w];
+    if (nth <= MAX_REGIONS && n_chunks < UINT32_MAX) {
+        j.n_regions = nth;
+        j.regions = regions;
+        for (int t = 0; t < nth; t++) {
+            const uint64_t lo = (uint64_t)(n_chunks * t / nth),
+                           hi = (uint64_t)(n_chunks * (t + 1) / nth);
+            atomic_init(&regions[t].span, lo << 32 | hi);
+        }
+    }
     ig_pool_run(pool, dot_worker, &j);
 }
 
