@@ -30,9 +30,9 @@ enum { MAX_W = 3 }; /* matrices one job may cover (ig_matmul_n) */
  * threads, TinyLlama shape, 6 runs each interleaved A B B A, median tokens/s
  * (and share of the read bandwidth): Q4_0 78.5 (75%) with chunks dealt
  * round-robin, 84.3 (84%) with regions; Q8_0 47 (72%) -> 49.6 (76%); Q4_K_M
- * 84 (75%) -> 90 (81%); pp512 unchanged. A thread whose region is empty takes
- * chunks from the back of
- * the others' (a machine shared with other work can stall one thread).
+ * 84 (75%) -> 90 (81%); pp512 unchanged. A thread whose region is empty
+ * takes chunks from the back of the others' (a machine shared with other
+ * work can stall one thread).
  */
 enum { MAX_REGIONS = 64 };
 typedef struct {
@@ -111,8 +111,8 @@ static void packed_rows_slow(const matmul_job *j, int m, long lo, long hi) {
 enum { TOKENS_PER_TILE = 64 };
 
 /*
- * Phase 2: threads claim chunks of consecutive rows (dynamically: the
- * machine is shared, so a thread that falls behind takes fewer); a chunk's
+ * Phase 2: threads take chunks of consecutive rows (from their own region,
+ * then from the others': a thread that falls behind takes fewer); a chunk's
  * weights are read from memory once and stay in cache while every token
  * passes over them, TOKENS_PER_TILE at a time. Each output depends only on
  * its row and its token (the kernels guarantee it for any tile shape), so
