@@ -25,14 +25,7 @@
 #include "fake_model.h"
 #include "ignis.h"
 #include "sample/sampler.h"
-
-#if defined(__SANITIZE_THREAD__)
-#define IG_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define IG_TSAN 1
-#endif
-#endif
+#include "testutil.h"
 
 #define V            64
 #define N_THREADS    6

@@ -20,14 +20,6 @@
 #include "tensor/types.h"
 #include "testutil.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define IG_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define IG_TSAN 1
-#endif
-#endif
-
 enum { COLS = 256, MAX_TOK = 7, N_MAT = 3 };
 static const int ROWS[N_MAT] = {208, 48, 100}; /* q, k, v: whole and partial r16 groups */
 

@@ -22,14 +22,7 @@
 #include <time.h>
 
 #include "base/threadpool.h"
-
-#if defined(__SANITIZE_THREAD__)
-#define IG_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define IG_TSAN 1
-#endif
-#endif
+#include "testutil.h"
 
 #ifndef IG_TSAN
 #include <criterion/criterion.h>

@@ -54,4 +54,17 @@ static inline char *ig_test_read_file(const char *path, size_t *len_out) {
     return buf;
 }
 
+/*
+ * IG_TSAN: defined in a ThreadSanitizer build. Criterion's runner cannot
+ * start under TSan (its shared arena collides with TSan's memory layout),
+ * so the threaded tests give such a build their own main().
+ */
+#if defined(__SANITIZE_THREAD__)
+#define IG_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define IG_TSAN 1
+#endif
+#endif
+
 #endif
