@@ -188,10 +188,10 @@ static void dot_worker(void *ctx, int ith, int nth) {
  * enough chunks for balance (8 per thread), and with a batch, few enough
  * rows that a chunk's weights stay in L2 (about 128 KiB) while the tokens pass.
  */
-static long chunk_rows_for(const ig_matrix *w, int n_tokens, int nth) {
-    long rows = (long)(w->n_rows / ((long)nth * 8));
+static long chunk_rows_for(int64_t n_rows, size_t row_bytes, int n_tokens, int nth) {
+    long rows = (long)(n_rows / ((long)nth * 8));
     if (n_tokens > 1) {
-        const long l2_rows = (long)((128u << 10) / (w->row_bytes ? w->row_bytes : 1));
+        const long l2_rows = (long)((128u << 10) / (row_bytes ? row_bytes : 1));
         if (rows > l2_rows) rows = l2_rows;
     }
     rows &= ~15L;
@@ -258,24 +258,42 @@ void ig_matmul_n(ig_pool *pool, int n_w, const ig_matrix *const *ws, const float
             ig_pool_run(pool, quantize_worker, &j);
     }
     const int nth = pool ? ig_pool_size(pool) : 1;
+    /* one chunk size for the whole job (its matrices share the row size), from its total rows:
+     * per-matrix sizes made Q/K/V's small K and V matrices many tiny chunks */
+    int64_t total_rows = 0;
+    for (int i = 0; i < n_w; i++) total_rows += ws[i]->n_rows;
+    const long rows_per_chunk = chunk_rows_for(total_rows, w0->row_bytes, n_tokens, nth);
     j.first_chunk[0] = 0;
     for (int i = 0; i < n_w; i++) {
         j.w[i] = ws[i];
         j.y[i] = ys[i];
-        j.chunk_rows[i] = chunk_rows_for(ws[i], n_tokens, nth);
+        j.chunk_rows[i] = rows_per_chunk;
         j.first_chunk[i + 1] =
-            j.first_chunk[i] + (long)((ws[i]->n_rows + j.chunk_rows[i] - 1) / j.chunk_rows[i]);
+            j.first_chunk[i] + (long)((ws[i]->n_rows + rows_per_chunk - 1) / rows_per_chunk);
     }
     atomic_init(&j.next, 0);
     chunk_region regions[MAX_REGIONS];
     const long n_chunks = j.first_chunk[n_w];
     if (nth <= MAX_REGIONS && n_chunks < UINT32_MAX) {
+        /* region boundaries at equal shares of the rows (a matrix's last chunk is short) */
         j.n_regions = nth;
         j.regions = regions;
+        long c = 0;
+        int64_t before = 0; /* rows in chunks 0 .. c-1 */
+        int m = 0;
+        uint64_t lo = 0;
         for (int t = 0; t < nth; t++) {
-            const uint64_t lo = (uint64_t)(n_chunks * t / nth),
-                           hi = (uint64_t)(n_chunks * (t + 1) / nth);
+            const int64_t target = total_rows * (t + 1) / nth;
+            while (c < n_chunks && before < target) {
+                while (c >= j.first_chunk[m + 1]) m++;
+                const int64_t start = (int64_t)(c - j.first_chunk[m]) * rows_per_chunk;
+                const int64_t left = ws[m]->n_rows - start;
+                before += left < rows_per_chunk ? left : rows_per_chunk;
+                c++;
+            }
+            const uint64_t hi = t == nth - 1 ? (uint64_t)n_chunks : (uint64_t)c;
             atomic_init(&regions[t].span, lo << 32 | hi);
+            lo = hi;
         }
     }
     ig_pool_run(pool, dot_worker, &j);
