@@ -338,23 +338,39 @@ void ig_rmsnorm(float *out, const float *x, const float *weight, int n, float ep
 
 void ig_rope_table(float *cs, int n_rot, int pos, float freq_base, float freq_scale,
                    const float *freq_factors) {
-    IG_ASSERT(n_rot % 2 == 0);
-    /* ggml's order: theta advances by repeated multiplication */
+    IG_ASSERT(n_rot % 2 == 0 && n_rot <= IG_ROPE_MAX_ROT);
+    /* ggml's order: theta advances by repeated multiplication; each value is
+     * stored twice (both lanes of its pair) for the vector code */
     const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
     float theta = (float)pos;
     for (int i = 0; i < n_rot / 2; i++) {
         const float t = freq_scale * (freq_factors ? theta / freq_factors[i] : theta);
-        cs[2 * i] = cosf(t);
-        cs[2 * i + 1] = sinf(t);
+        cs[2 * i] = cs[2 * i + 1] = cosf(t);
+        cs[n_rot + 2 * i] = cs[n_rot + 2 * i + 1] = sinf(t);
         theta *= theta_scale;
     }
 }
 
+#ifdef IG_HAVE_X86_KERNELS
+int ig__rope_pairs_avx512(float *x, int n_rot, const float *cs); /* x86/act_avx512.c */
+int ig__rope_pairs_avx2(float *x, int n_rot, const float *cs);   /* x86/act_avx2.c */
+#endif
+
 void ig_rope_apply(float *x, int head_dim, int n_rot, const float *cs, int is_neox) {
     IG_ASSERT(n_rot <= head_dim && n_rot % 2 == 0);
+    int i = 0; /* pairs done */
+#ifdef IG_HAVE_X86_KERNELS
+    if (!is_neox) {
+        const ig_cpu_level level = ig_cpu_level_get();
+        if (level >= IG_CPU_AVX512)
+            i = ig__rope_pairs_avx512(x, n_rot, cs);
+        else if (level == IG_CPU_AVX2)
+            i = ig__rope_pairs_avx2(x, n_rot, cs);
+    }
+#endif
     /* the rotation's first product of each output is fused (how GCC compiles ggml's rope) */
-    for (int i = 0; i < n_rot / 2; i++) {
-        const float c = cs[2 * i], s = cs[2 * i + 1];
+    for (; i < n_rot / 2; i++) {
+        const float c = cs[2 * i], s = cs[n_rot + 2 * i];
         const int a = is_neox ? i : 2 * i;
         const int b = is_neox ? i + n_rot / 2 : 2 * i + 1;
         const float x0 = x[a], x1 = x[b];
@@ -365,8 +381,7 @@ void ig_rope_apply(float *x, int head_dim, int n_rot, const float *cs, int is_ne
 
 void ig_rope(float *x, int head_dim, int n_rot, int pos, float freq_base, float freq_scale,
              const float *freq_factors, int is_neox) {
-    float cs[IG_ROPE_MAX_ROT];
-    IG_ASSERT(n_rot <= IG_ROPE_MAX_ROT);
+    float cs[2 * IG_ROPE_MAX_ROT];
     ig_rope_table(cs, n_rot, pos, freq_base, freq_scale, freq_factors);
     ig_rope_apply(x, head_dim, n_rot, cs, is_neox);
 }

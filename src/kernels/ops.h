@@ -87,9 +87,11 @@ void ig_rope(float *x, int head_dim, int n_rot, int pos, float freq_base, float 
 
 /*
  * ig_rope in two steps, for many heads at one position: the table of
- * (cos, sin) pairs (n_rot floats, n_rot <= IG_ROPE_MAX_ROT) depends only on
- * the position, so it is computed once and applied to every head; the
- * results are ig_rope's bits.
+ * cosines and sines (2 * n_rot floats, n_rot <= IG_ROPE_MAX_ROT: each value
+ * twice, cosines first) depends only on the position, so it is computed
+ * once and applied to every head; the results are ig_rope's bits at every
+ * CPU level (the AVX-512 / AVX2 code rotates 8 / 4 pairs at once with the
+ * same fused multiply-adds).
  */
 enum { IG_ROPE_MAX_ROT = 512 };
 void ig_rope_table(float *cs, int n_rot, int pos, float freq_base, float freq_scale,

@@ -26,9 +26,9 @@
 #include "base/error.h"
 #include "kernels/attention.h"
 #include "kernels/f32order.h"
+#include "kernels/dot.h"
 #include "kernels/ops.h"
 #include "model/model.h"
-#include "tensor/fp16.h"
 #include "tensor/pack.h"
 #include "tensor/types.h"
 
@@ -513,7 +513,7 @@ static void tok_range(const tok_job *j, long lo, long hi) {
         case TOK_ROPE_KV: {
             const ig_batch *b = j->b;
             ig_kv_cache *kv = j->kv;
-            float cs[IG_ROPE_MAX_ROT]; /* n_rot <= head_dim <= 512 (checked at load) */
+            float cs[2 * IG_ROPE_MAX_ROT]; /* n_rot <= head_dim <= 512 (checked at load) */
             ig_rope_table(cs, m->n_rot, b->pos[i], m->rope_base, m->rope_scale, m->rope_factors);
             for (int h = 0; h < d->n_head; h++)
                 ig_rope_apply(m->q + (size_t)i * q_dim + h * hd, hd, m->n_rot, cs, 0);
@@ -524,10 +524,11 @@ static void tok_range(const tok_job *j, long lo, long hi) {
             const int p = b->pos[i];
             const size_t off =
                 ig_kv_offset(kv, s->block_table[p / kv->block_size], j->layer, p % kv->block_size);
-            for (int c = 0; c < kv_dim; c++) {
-                kv->k[off + c] = ig_fp32_to_fp16(m->k[(size_t)i * kv_dim + c]);
-                kv->v[off + c] = ig_fp32_to_fp16(m->v[(size_t)i * kv_dim + c]);
-            }
+            /* f32 -> F16 with the F16 weights' activation converter: ig_fp32_to_fp16's bits,
+             * vcvtps2ph at the x86 levels */
+            const ig_dot_kernel *f16 = ig_dot_kernel_get(IG_TYPE_F16, ig_cpu_level_get());
+            f16->quantize_act(m->k + (size_t)i * kv_dim, kv->k + off, kv_dim);
+            f16->quantize_act(m->v + (size_t)i * kv_dim, kv->v + off, kv_dim);
             break;
         }
         case TOK_SWIGLU:

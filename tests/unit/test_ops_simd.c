@@ -8,6 +8,8 @@
  *   multiple of 16 (the tail is scalar at every level). The AVX2 code hands
  *   blocks with a lane outside 2^-125..2^127 to the scalar code; the wide
  *   random rows cross that edge.
+ * - ig_rope_apply (normal and NeoX pairing) on random heads and on special
+ *   values, for head sizes whose pairs do and do not fill whole vectors.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -60,4 +62,45 @@ Test(ops_simd, silu_mul_same_bits_at_every_level) {
     free(b);
     free(want);
     free(got);
+}
+
+Test(ops_simd, rope_same_bits_at_every_level) {
+    static const int n_rots[] = {64, 128, 40, 18, 6, 2};
+    static const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-40f, -3e38f};
+    uint64_t s = 17;
+    const ig_cpu_level saved = ig_cpu_level_get();
+    float cs[2 * IG_ROPE_MAX_ROT], x0[160], want[160], got[160];
+    float factors[64];
+    for (int i = 0; i < 64; i++) factors[i] = 1.0f + (float)i / 16.0f;
+    int n_cases = 0;
+    for (size_t r = 0; r < sizeof n_rots / sizeof n_rots[0]; r++) {
+        const int n_rot = n_rots[r], hd = n_rot + (n_rot < 128 ? 16 : 0);
+        for (int trial = 0; trial < 40; trial++) {
+            const int pos = (int)(ig_test_rng_next(&s) % 40000);
+            ig_rope_table(cs, n_rot, pos, trial % 2 ? 500000.0f : 10000.0f,
+                          trial % 3 ? 1.0f : 0.25f,
+                          trial % 4 == 3 && n_rot <= 128 ? factors : NULL);
+            for (int i = 0; i < hd; i++)
+                x0[i] = trial == 0 ? special[i % 7] : (float)(ig_test_rng_gauss(&s) * 3.0);
+            for (int neox = 0; neox <= 1; neox++) {
+                ig_cpu_level_set(IG_CPU_SCALAR);
+                memcpy(want, x0, sizeof x0);
+                ig_rope_apply(want, hd, n_rot, cs, neox);
+                for (int l = IG_CPU_SCALAR + 1; l <= (int)saved; l++) {
+                    ig_cpu_level_set((ig_cpu_level)l);
+                    memcpy(got, x0, sizeof x0);
+                    ig_rope_apply(got, hd, n_rot, cs, neox);
+                    for (int i = 0; i < hd; i++)
+                        cr_assert(
+                            same(want[i], got[i]) && signbit(want[i]) == signbit(got[i]),
+                            "level %s, n_rot %d, neox %d, pos %d, x[%d]=%a: got %a, scalar %a",
+                            ig_cpu_level_name((ig_cpu_level)l), n_rot, neox, pos, i, (double)x0[i],
+                            (double)got[i], (double)want[i]);
+                    n_cases++;
+                }
+            }
+        }
+    }
+    ig_cpu_level_set(saved);
+    cr_log_info("%d (level, head) cases compared", n_cases);
 }

@@ -46,3 +46,20 @@ void ig__silu_mul_avx2(float *a, const float *b, int n) {
         _mm256_storeu_ps(a + i, _mm256_mul_ps(s, _mm256_loadu_ps(b + i)));
     }
 }
+
+/* RoPE on adjacent pairs, 4 pairs per vector: as ig__rope_pairs_avx512 (act_avx512.c). */
+int ig__rope_pairs_avx2(float *x, int n_rot, const float *cs);
+
+int ig__rope_pairs_avx2(float *x, int n_rot, const float *cs) {
+    int e = 0;
+    for (; e + 8 <= n_rot; e += 8) {
+        const __m256 v = _mm256_loadu_ps(x + e);
+        const __m256 sw = _mm256_permute_ps(v, 0xb1); /* (x1, x0) in each pair */
+        const __m256 c = _mm256_loadu_ps(cs + e), s = _mm256_loadu_ps(cs + n_rot + e);
+        const __m256 even = /* -(x1 * s): a sign flip, as in C */
+            _mm256_fmadd_ps(v, c, _mm256_xor_ps(_mm256_mul_ps(sw, s), _mm256_set1_ps(-0.0f)));
+        const __m256 odd = _mm256_fmadd_ps(sw, s, _mm256_mul_ps(v, c));
+        _mm256_storeu_ps(x + e, _mm256_blend_ps(even, odd, 0xaa));
+    }
+    return e / 2;
+}

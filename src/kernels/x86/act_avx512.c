@@ -43,3 +43,27 @@ void ig__silu_mul_avx512(float *a, const float *b, int n) {
         _mm512_storeu_ps(a + i, _mm512_mul_ps(s, _mm512_loadu_ps(b + i)));
     }
 }
+
+/*
+ * RoPE on adjacent pairs (x[2i], x[2i+1]) of one head, 8 pairs per vector,
+ * bit-identical to ig_rope_apply's scalar loop: lane 2i computes
+ * fma(x0, c, -(x1 * s)) and lane 2i+1 fma(x0, s, x1 * c), with x0, x1 the
+ * pair (swapped within the pair for the odd lanes) and c, s from the table
+ * (kernels/ops.h: each value stored for both lanes). Returns the pairs done.
+ */
+int ig__rope_pairs_avx512(float *x, int n_rot, const float *cs);
+
+int ig__rope_pairs_avx512(float *x, int n_rot, const float *cs) {
+    int e = 0;
+    for (; e + 16 <= n_rot; e += 16) {
+        const __m512 v = _mm512_loadu_ps(x + e);
+        const __m512 sw = _mm512_permute_ps(v, 0xb1); /* (x1, x0) in each pair */
+        const __m512 c = _mm512_loadu_ps(cs + e), s = _mm512_loadu_ps(cs + n_rot + e);
+        const __m512 neg = _mm512_castsi512_ps(_mm512_xor_si512(
+            _mm512_castps_si512(_mm512_mul_ps(sw, s)), _mm512_set1_epi32((int)0x80000000u)));
+        const __m512 even = _mm512_fmadd_ps(v, c, neg); /* -(x1 * s): a sign flip, as in C */
+        const __m512 odd = _mm512_fmadd_ps(sw, s, _mm512_mul_ps(v, c));
+        _mm512_storeu_ps(x + e, _mm512_mask_blend_ps((__mmask16)0xaaaa, even, odd));
+    }
+    return e / 2;
+}
