@@ -152,7 +152,8 @@ static const char *const OTHER_ENV[] = {
     "IGNIS_CPU",
     "caps the CPU features the kernels use (testing)",
     "IGNIS_REPACK",
-    "0: keep weights in the file's layout instead of repacking them at load (comparing)",
+    "0: keep weights in the file's mapping and layout instead of moving (repacking) them at load "
+    "(comparing)",
     "IGNIS_BIN",
     "the `ignis` program the integration tests run",
     NULL,
