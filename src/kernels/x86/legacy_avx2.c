@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "kernels/dot.h"
+#include "kernels/x86/packed_x86.h"
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
 
@@ -92,50 +93,9 @@ static void quantize_q8_1(const float *x, void *dst, int64_t n) {
 
 /* ------------------------------------------------------------ per type */
 
-typedef enum { T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0 } wtype;
-
-static inline size_t wsize(wtype t) {
-    switch (t) {
-    case T_Q4_0:
-        return sizeof(ig_block_q4_0);
-    case T_Q4_1:
-        return sizeof(ig_block_q4_1);
-    case T_Q5_0:
-        return sizeof(ig_block_q5_0);
-    case T_Q5_1:
-        return sizeof(ig_block_q5_1);
-    default:
-        return sizeof(ig_block_q8_0);
-    }
-}
-/* offset of the 16 nibble bytes (q8_0: of the 32 codes) in a weight block */
-static inline size_t wqs(wtype t) {
-    switch (t) {
-    case T_Q4_1:
-        return 4;
-    case T_Q5_0:
-        return 6;
-    case T_Q5_1:
-        return 8;
-    default:
-        return 2;
-    }
-}
-static inline int has_min(wtype t) {
-    return t == T_Q4_1 || t == T_Q5_1;
-}
-static inline int is5_bits(wtype t) {
-    return t == T_Q5_0 || t == T_Q5_1;
-}
 /* unsigned offset of nibble codes (q8_0 codes are used signed) */
 static inline int code_off(wtype t) {
     return t == T_Q4_0 ? 8 : t == T_Q5_0 ? 16 : 0;
-}
-static inline size_t xsize(wtype t) {
-    return has_min(t) ? sizeof(ig_block_q8_1) : sizeof(ig_block_q8_0);
-}
-static inline size_t xqs(wtype t) {
-    return has_min(t) ? 4 : 2;
 }
 
 /* activation code offsets of U[g] (see legacy_avx512.c) */
@@ -198,7 +158,7 @@ static inline void load_block(wtype t, const uint8_t *const p[8], __m256i vidx, 
         wb->u[2 * j] = _mm256_and_si256(T[j], m4);
         wb->u[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(T[j], 4), m4);
     }
-    if (is5_bits(t)) {
+    if (has_qh(t)) {
         const __m256i qh = _mm256_i32gather_epi32((const int *)(p[0] + wqs(t) - 4), vidx, 1);
         const __m256i base = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0,
                                               0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12);
@@ -254,11 +214,11 @@ static inline __m256i block_isum(wtype t, const wblock *wb, const uint8_t *xq) {
     __m256i s16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int g = 0; g < 8; g++) {
         const __m256i x = _mm256_set1_epi32(load_i32(xq + XOFF[g]));
-        const int a = is5_bits(t) ? g / 4 : 0;
+        const int a = has_qh(t) ? g / 4 : 0;
         s16[a] = _mm256_add_epi16(s16[a], _mm256_maddubs_epi16(wb->u[g], x));
     }
     __m256i s = _mm256_madd_epi16(s16[0], ones);
-    if (is5_bits(t)) s = _mm256_add_epi32(s, _mm256_madd_epi16(s16[1], ones));
+    if (has_qh(t)) s = _mm256_add_epi32(s, _mm256_madd_epi16(s16[1], ones));
     const int off = code_off(t);
     if (off) s = _mm256_sub_epi32(s, _mm256_set1_epi32(off * sum_codes(xq)));
     return s;
@@ -268,7 +228,7 @@ static inline __attribute__((always_inline)) void tile8(wtype t, int NC, int64_t
                                                         const uint8_t *const p0[8],
                                                         const uint8_t *const x[4], int nr, float *y,
                                                         size_t ldy) {
-    const size_t ws = wsize(t), xs = xsize(t);
+    const size_t ws = bsize(t), xs = xsize(t);
     int32_t idx[8];
     for (int i = 0; i < 8; i++) idx[i] = (int32_t)(p0[i] - p0[0]);
     const __m256i vidx = _mm256_loadu_si256((const __m256i *)idx);
@@ -339,7 +299,7 @@ static inline __attribute__((always_inline)) void gemm_t(wtype t, int64_t n, con
 /* One pair, the same per-block float sequence as tile8. */
 static inline __attribute__((always_inline)) float dot_t(wtype t, const void *row, const void *xqv,
                                                          int64_t n) {
-    const size_t ws = wsize(t), xs = xsize(t);
+    const size_t ws = bsize(t), xs = xsize(t);
     const uint8_t *w = row, *x = xqv;
     const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
     float acc = 0.0f;
@@ -355,7 +315,7 @@ static inline __attribute__((always_inline)) float dot_t(wtype t, const void *ro
             const __m128i q = _mm_loadu_si128((const __m128i *)(w + wqs(t)));
             __m256i u = _mm256_and_si256(
                 _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1), m4);
-            if (is5_bits(t)) {
+            if (has_qh(t)) {
                 /* byte k gets bit k of qh as 16 */
                 uint32_t qh;
                 memcpy(&qh, w + wqs(t) - 4, 4);

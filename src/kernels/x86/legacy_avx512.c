@@ -28,44 +28,11 @@
 
 #include "base/cpu.h"
 #include "kernels/dot.h"
+#include "kernels/x86/packed_x86.h"
 #include "tensor/blocks.h"
 
 /* ------------------------------------------------------------ per type */
 
-typedef enum { T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0 } wtype;
-
-/* bytes per weight block, offset of the 16 nibble bytes (or 32 code bytes) */
-static inline size_t wsize(wtype t) {
-    switch (t) {
-    case T_Q4_0:
-        return sizeof(ig_block_q4_0);
-    case T_Q4_1:
-        return sizeof(ig_block_q4_1);
-    case T_Q5_0:
-        return sizeof(ig_block_q5_0);
-    case T_Q5_1:
-        return sizeof(ig_block_q5_1);
-    default:
-        return sizeof(ig_block_q8_0);
-    }
-}
-static inline size_t wqs(wtype t) {
-    switch (t) {
-    case T_Q4_0:
-        return 2;
-    case T_Q4_1:
-        return 4;
-    case T_Q5_0:
-        return 6;
-    case T_Q5_1:
-        return 8;
-    default:
-        return 2;
-    }
-}
-static inline int has_min(wtype t) {
-    return t == T_Q4_1 || t == T_Q5_1;
-}
 /* the unsigned offset of the codes (0 when the type has a min instead) */
 static inline int code_off(wtype t) {
     switch (t) {
@@ -78,16 +45,6 @@ static inline int code_off(wtype t) {
     default:
         return 0;
     }
-}
-static inline int is5_bits(wtype t) {
-    return t == T_Q5_0 || t == T_Q5_1;
-}
-/* activation block: q8_1 for the types with a min, else q8_0 */
-static inline size_t xsize(wtype t) {
-    return has_min(t) ? sizeof(ig_block_q8_1) : sizeof(ig_block_q8_0);
-}
-static inline size_t xqs(wtype t) {
-    return has_min(t) ? 4 : 2;
 }
 
 /*
@@ -181,7 +138,7 @@ static inline void load_block(wtype t, rows16 R, size_t off, __m512i vidx, wbloc
         wb->u[2 * j] = _mm512_and_si512(T[j], m4);
         wb->u[2 * j + 1] = _mm512_and_si512(_mm512_srli_epi16(T[j], 4), m4);
     }
-    if (is5_bits(t)) {
+    if (has_qh(t)) {
         /* qh bit k is code k's fifth bit: spread bits 4g'..4g'+3 (g' the
          * code group) over the 4 bytes of each lane and add 16 where set */
         const __m512i qh =
@@ -234,7 +191,7 @@ static inline int sum_codes(const uint8_t *qs) {
 static inline __attribute__((always_inline)) void tile16(wtype t, int NC, int64_t nb, rows16 R,
                                                          const uint8_t *const x[8], __mmask16 k,
                                                          float *y, size_t ldy) {
-    const size_t ws = wsize(t), xs = xsize(t);
+    const size_t ws = bsize(t), xs = xsize(t);
     const int off = code_off(t);
     const __m512i vidx = row_index(R);
     __m512 acc[8];
@@ -337,7 +294,7 @@ static inline __attribute__((always_inline)) void gemm_batch(wtype t, int64_t n,
                                                              const void *xq, size_t xq_row_bytes,
                                                              int nc, float *y, size_t ldy) {
     const int64_t nb = n / IG_QK;
-    const size_t ws = wsize(t), xs = xsize(t);
+    const size_t ws = bsize(t), xs = xsize(t);
     const int off = code_off(t);
     wblock wbuf[KB];
     xinfo xi;
@@ -464,7 +421,7 @@ static inline __attribute__((always_inline)) void gemm_t(wtype t, int64_t n, con
  */
 static inline __attribute__((always_inline)) float dot_t(wtype t, const void *row, const void *xqv,
                                                          int64_t n) {
-    const size_t ws = wsize(t), xs = xsize(t);
+    const size_t ws = bsize(t), xs = xsize(t);
     const int off = code_off(t);
     const uint8_t *w = row, *x = xqv;
     const __m256i m4 = _mm256_set1_epi8(0x0f);
@@ -480,7 +437,7 @@ static inline __attribute__((always_inline)) float dot_t(wtype t, const void *ro
             const __m128i q = _mm_loadu_si128((const __m128i *)(w + wqs(t)));
             u = _mm256_and_si256(
                 _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1), m4);
-            if (is5_bits(t)) {
+            if (has_qh(t)) {
                 /* code k's fifth bit is qh bit k: a byte mask from the 32 bits */
                 uint32_t qh;
                 memcpy(&qh, w + wqs(t) - 4, 4);

@@ -1,6 +1,7 @@
 /*
- * packed_x86.h: the per-type facts the r16 kernels (tensor/pack.h) of every
- * ISA share: for the legacy types (packed_*.c), which type, its block bytes,
+ * packed_x86.h: the per-type facts the legacy-type kernels of every ISA
+ * share (legacy_*.c on the file layout, packed_*.c on the r16 layout of
+ * tensor/pack.h): which type, its block bytes and the offset of its codes,
  * whether it has a min or fifth bits, and its activation block (q8_1 for the
  * types with a min, else q8_0); for the K-quants (kpacked_*.c), which type
  * and its super-block bytes. Plain C, no ISA flags needed.
@@ -28,6 +29,10 @@ static inline size_t bsize(wtype t) {
     default:
         return sizeof(ig_block_q8_0);
     }
+}
+/* offset of the 16 nibble bytes (q8_0: of the 32 codes) in a weight block */
+static inline size_t wqs(wtype t) {
+    return t == T_Q4_1 ? 4 : t == T_Q5_0 ? 6 : t == T_Q5_1 ? 8 : 2;
 }
 static inline int has_min(wtype t) {
     return t == T_Q4_1 || t == T_Q5_1;
