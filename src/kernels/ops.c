@@ -379,13 +379,6 @@ void ig_rope_apply(float *x, int head_dim, int n_rot, const float *cs, int is_ne
     }
 }
 
-void ig_rope(float *x, int head_dim, int n_rot, int pos, float freq_base, float freq_scale,
-             const float *freq_factors, int is_neox) {
-    float cs[2 * IG_ROPE_MAX_ROT];
-    ig_rope_table(cs, n_rot, pos, freq_base, freq_scale, freq_factors);
-    ig_rope_apply(x, head_dim, n_rot, cs, is_neox);
-}
-
 /*
  * ggml's vectorised exp (AVX-512 ggml_v_expf: an ARM optimized-routines
  * polynomial, max error ~1.5 ulp), computed element by element.

@@ -77,21 +77,17 @@ void ig_matrix_get_row(const ig_matrix *w, int64_t row, float *dst);
 void ig_rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
 
 /*
- * Rotary embedding on one head vector of head_dim values, first n_rot dims
- * rotated in adjacent pairs (x[2i], x[2i+1]) ("normal" ordering, what GGUF
- * llama weights expect) or, with is_neox, pairs (x[i], x[i + n_rot/2]).
- * theta_i = pos * freq_scale * base^(-2i/n_rot) / freq_factors[i] (factors may be NULL).
- */
-void ig_rope(float *x, int head_dim, int n_rot, int pos, float freq_base, float freq_scale,
-             const float *freq_factors, int is_neox);
-
-/*
- * ig_rope in two steps, for many heads at one position: the table of
- * cosines and sines (2 * n_rot floats, n_rot <= IG_ROPE_MAX_ROT: each value
- * twice, cosines first) depends only on the position, so it is computed
- * once and applied to every head; the results are ig_rope's bits at every
- * CPU level (the AVX-512 / AVX2 code rotates 8 / 4 pairs at once with the
- * same fused multiply-adds).
+ * Rotary embedding of the heads at one position, in two steps. ig_rope_table
+ * writes the table of cosines and sines (2 * n_rot floats, n_rot <=
+ * IG_ROPE_MAX_ROT: each value twice, cosines first) of
+ * theta_i = pos * freq_scale * base^(-2i/n_rot) / freq_factors[i] (factors
+ * may be NULL); it depends only on the position, so it is computed once.
+ * ig_rope_apply rotates one head vector of head_dim values with it: the
+ * first n_rot dims in adjacent pairs (x[2i], x[2i+1]) ("normal" ordering,
+ * what GGUF llama weights expect) or, with is_neox, pairs (x[i],
+ * x[i + n_rot/2]); the same bits at every CPU level (the AVX-512 / AVX2
+ * code rotates 8 / 4 pairs at once with the scalar code's fused
+ * multiply-adds).
  */
 enum { IG_ROPE_MAX_ROT = 512 };
 void ig_rope_table(float *cs, int n_rot, int pos, float freq_base, float freq_scale,
